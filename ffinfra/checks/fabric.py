@@ -1,0 +1,209 @@
+"""Fabric rules: port budgets against the radix, zone capacity, OpenSM ftree preconditions, zone joins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ffinfra.checks import CheckContext, rule
+from ffinfra.spec.findings import Finding, error, info, warning
+from ffinfra.topology.dims import leaf_uplinks
+
+FF2_HINT = "Fire-Flyer 2: 40-port switches, 20 spines + 40 leaves → 800 host ports per zone"
+
+
+def _zone_path(ctx: CheckContext, i: int) -> tuple[str | int, ...]:
+    return ("fabric", "zones", i)
+
+
+@rule("FF-NET-001", "FF-NET-002", "FF-NET-003", "FF-NET-013", "FF-NET-016")
+def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
+    """Leaf and spine ports fit the radix, hosts fit their zone, every leaf carries hosts."""
+    f = ctx.spec.fabric
+    for z in ctx.dims:
+        p = _zone_path(ctx, z.index)
+        if z.host_ports == 0:
+            yield error("FF-NET-013", p, f"zone {z.name!r} has no hosts", "pin a node group to it or remove the zone")
+            continue
+        if z.uplinks >= f.radix:
+            yield error(
+                "FF-NET-001",
+                ("fabric", "leaf_uplinks"),
+                f"{z.uplinks} uplinks leave no host port on a {f.radix}-port leaf",
+            )
+            continue
+        if z.host_ports > z.capacity:
+            yield error(
+                "FF-NET-002",
+                (*p, "leaves") if ctx.spec.fabric.zones[z.index].leaves else p,
+                f"zone {z.name!r} has {z.host_ports} host ports but {z.leaves} leaves × {z.downlinks} down ports "
+                f"= {z.capacity}",
+                f"add leaves (spines allow {max(0, f.radix - z.interzone_ports_per_spine) // max(1, z.links_per_spine)}),"
+                f" move nodes to another zone, or add a zone. {FF2_HINT}",
+            )
+        elif z.max_hosts_per_leaf + z.uplinks > f.radix:
+            yield error(
+                "FF-NET-001",
+                p,
+                f"leaves of {z.name!r} need {z.max_hosts_per_leaf} down + {z.uplinks} up ports > radix {f.radix}",
+            )
+        spine_ports = z.leaves * z.links_per_spine + z.interzone_ports_per_spine
+        if z.spines and spine_ports > f.radix:
+            yield error(
+                "FF-NET-003",
+                p,
+                f"each spine of {z.name!r} needs {spine_ports} ports ({z.leaves} leaves × {z.links_per_spine}"
+                + (f" + {z.interzone_ports_per_spine} inter-zone" if z.interzone_ports_per_spine else "")
+                + f") > radix {f.radix}",
+                f"at most {(f.radix - z.interzone_ports_per_spine) // max(1, z.links_per_spine)} leaves per zone; "
+                f"split the zone. {FF2_HINT}",
+            )
+        if z.host_ports and z.leaves > z.host_ports:
+            yield error(
+                "FF-NET-016",
+                (*p, "leaves"),
+                f"{z.leaves} leaves for {z.host_ports} host ports leaves some leaves without hosts",
+                "OpenSM's ftree ranks a leaf by its compute nodes; an empty leaf breaks the fat-tree shape",
+            )
+
+
+@rule("FF-NET-007", "FF-NET-011", "FF-NET-012")
+def fat_tree_shape(ctx: CheckContext) -> Iterator[Finding]:
+    """Every leaf reaches every spine with the same number of links; spines all carry traffic."""
+    f = ctx.spec.fabric
+    for z in ctx.dims:
+        p = _zone_path(ctx, z.index)
+        if z.spines > z.uplinks or z.uplinks % z.spines:
+            yield error(
+                "FF-NET-007",
+                (*p, "spines") if f.zones[z.index].spines else ("fabric", "leaf_uplinks"),
+                f"{z.uplinks} uplinks per leaf cannot reach {z.spines} spines evenly",
+                "a two-layer fat-tree needs uplinks = k × spines (ftree requires symmetric port groups)",
+            )
+        elif z.host_ports and z.max_hosts_per_leaf < z.spines:
+            yield warning(
+                "FF-NET-011",
+                p,
+                f"leaves of {z.name!r} carry at most {z.max_hosts_per_leaf} hosts but have {z.spines} spines: "
+                "ftree assigns destinations by index, so some spines carry no traffic",
+                "fewer spines or more hosts per leaf",
+            )
+    if f.leaf_uplinks is not None and "oversubscription" in ctx.spec.fabric.model_fields_set:
+        derived = leaf_uplinks(ctx.spec.model_copy(update={"fabric": f.model_copy(update={"leaf_uplinks": None})}))
+        if derived != f.leaf_uplinks:
+            yield warning(
+                "FF-NET-012",
+                ("fabric", "leaf_uplinks"),
+                f"leaf_uplinks {f.leaf_uplinks} overrides oversubscription {f.oversubscription:g} (which gives {derived})",
+                "set only one of them",
+            )
+
+
+@rule("FF-NET-004")
+def storage_homing(ctx: CheckContext) -> Iterator[Finding]:
+    """Dual-homed storage needs one IB port per zone; separate subnets need storage in every zone."""
+    f = ctx.spec.fabric
+    nz = len(f.zones)
+    for gname, g in ctx.spec.nodes.items():
+        prof = ctx.spec.hardware.get(g.profile)
+        if prof is None:
+            continue
+        homing = g.homing or ("all-zones" if g.role == "storage" and f.design == "zone-subnets" and nz > 1 else "zone")
+        if homing == "all-zones" and prof.ib_ports < nz:
+            yield error(
+                "FF-NET-004",
+                ("nodes", gname, "homing"),
+                f"{gname} reaches all {nz} zones but profile {g.profile!r} has {prof.ib_ports} IB port(s)",
+                "give the profile one InfiniBand NIC per zone (Fire-Flyer 2 storage: 2 × CX6)",
+            )
+        if g.role == "storage" and homing == "zone" and f.design == "zone-subnets" and nz > 1:
+            yield error(
+                "FF-NET-004",
+                ("nodes", gname, "homing"),
+                f"storage group {gname} sits in one zone, but zones are separate subnets: "
+                "nodes in the other zones could not reach it",
+                "use homing: all-zones with one NIC per zone, or design: single-subnet",
+            )
+
+
+@rule("FF-NET-005", "FF-NET-009", "FF-NET-010")
+def zone_joins(ctx: CheckContext) -> Iterator[Finding]:
+    """How zones are joined: spine-level links in one subnet, nothing between separate subnets."""
+    f = ctx.spec.fabric
+    iz = f.inter_zone
+    if f.design == "zone-subnets":
+        if iz.links:
+            yield error(
+                "FF-NET-010",
+                ("fabric", "inter_zone", "links"),
+                "switch links between zones would merge the zones' subnets under one SM",
+                "zone-subnets joins zones only through dual-homed storage; set links: 0 or design: single-subnet",
+            )
+        return
+    if len(f.zones) > 1 and iz.level == "leaf":
+        yield error(
+            "FF-NET-005",
+            ("fabric", "inter_zone", "level"),
+            "leaf-level inter-zone links in one subnet: OpenSM's ftree and updn report success while most "
+            "cross-zone routes are missing (ib-probe §6: 57,760 of 121,600 leaf→CA routes absent)",
+            "join zones at the spine level (level: spine) or make each zone its own subnet",
+        )
+    if len(f.zones) > 1 and iz.links == 0:
+        yield error(
+            "FF-NET-009",
+            ("fabric", "inter_zone", "links"),
+            "zones share one subnet but no link joins them: cross-zone nodes are unreachable",
+            "set inter_zone.links (Fire-Flyer 2: 'a limited number of links')",
+        )
+
+
+@rule("FF-NET-006", "FF-NET-008", "FF-NET-017")
+def opensm_preconditions(ctx: CheckContext) -> Iterator[Finding]:
+    """OpenSM ftree preconditions: LMC 0, every host CA in the compute-node set."""
+    sm = ctx.spec.fabric.subnet_manager
+    engines = sm.routing_engine.split(",")
+    p = ("fabric", "subnet_manager")
+    if "ftree" in engines and sm.lmc != 0:
+        yield error(
+            "FF-NET-006",
+            (*p, "lmc"),
+            f"lmc {sm.lmc}: OpenSM's ftree supports only LMC 0 and silently falls back to "
+            f"{engines[1] if len(engines) > 1 else 'minhop'}",
+            "set lmc: 0",
+        )
+    roles_with_ib = {h.role for h in ctx.hosts if h.ports}
+    if "storage" in roles_with_ib and "storage" not in sm.cn_roles and "ftree" in engines:
+        yield error(
+            "FF-NET-008",
+            (*p, "cn_roles"),
+            "storage is not in the compute-node set: ftree does not guarantee storage↔storage routes "
+            "(3FS chain replication needs them)",
+            "add storage to cn_roles",
+        )
+    missing = sorted(roles_with_ib - set(sm.cn_roles) - {"storage"})
+    if missing and "ftree" in engines:
+        yield warning(
+            "FF-NET-008",
+            (*p, "cn_roles"),
+            f"roles {missing} have IB ports but are not in cn_guid_file: routes between them are not guaranteed",
+        )
+    if engines[0] not in ("ftree", "updn"):
+        yield info(
+            "FF-NET-017",
+            (*p, "routing_engine"),
+            f"{engines[0]} routing on a fat-tree: minhop/dnup can form credit loops across zones (ib-probe §6)",
+        )
+
+
+@rule("FF-NET-018")
+def nic_rates(ctx: CheckContext) -> Iterator[Finding]:
+    """Host HCAs run at the fabric's link rate."""
+    rate = ctx.spec.fabric.rate_gbps
+    for name, prof in ctx.spec.hardware.items():
+        for i, nic in enumerate(prof.nics):
+            if nic.kind == "infiniband" and nic.rate_gbps != rate:
+                yield warning(
+                    "FF-NET-018",
+                    ("hardware", name, "nics", i, "rate_gbps"),
+                    f"{nic.device} runs at {nic.rate_gbps} Gb/s but the fabric is {ctx.spec.fabric.link_rate} "
+                    f"({rate} Gb/s): links train to the slower end",
+                )

@@ -1,0 +1,98 @@
+"""The front half of the pipeline: spec file → validated spec → Topology.
+
+    load (YAML + LineMap) → models (pydantic) → resolve hosts and zone sizes → checks → cable → invariants
+
+Every user mistake ends as findings located at file:line:col; SpecInvalid carries them all at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ffinfra.checks import CheckContext, run_checks
+from ffinfra.errors import FfinfraError, SpecInvalid
+from ffinfra.spec.findings import Finding, Severity
+from ffinfra.spec.load import LineMap, load_yaml
+from ffinfra.spec.models import ClusterSpec
+from ffinfra.spec.schema_errors import findings_from_validation_error
+from ffinfra.stack import StackRef
+from ffinfra.topology.dims import zone_dims
+from ffinfra.topology.facts import NodeFacts, load_facts
+from ffinfra.topology.fattree import build_switches, place_and_wire
+from ffinfra.topology.invariants import check_invariants
+from ffinfra.topology.model import Topology
+from ffinfra.topology.nodes import group_counts, resolve_hosts
+from ffinfra.topology.subnets import choose_subnet_managers
+
+
+@dataclass
+class Compiled:
+    stack: StackRef
+    spec: ClusterSpec
+    topology: Topology
+    findings: list[Finding] = field(default_factory=list)  # non-blocking ones that remain after suppression
+
+
+def _finish(findings: list[Finding], lm: LineMap, suppress: set[str], strict: bool) -> list[Finding]:
+    kept = [f.located(lm) for f in findings if f.code not in suppress]
+    threshold = Severity.WARNING if strict else Severity.ERROR
+    if any(f.severity >= threshold for f in kept):
+        raise SpecInvalid(sorted(kept, key=_order))
+    return sorted(kept, key=_order)
+
+
+def _order(f: Finding) -> tuple[object, ...]:
+    loc = f.location
+    return (-f.severity, loc.file if loc else "", loc.line if loc else 0, loc.col if loc else 0, f.code)
+
+
+def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool = False) -> Compiled:
+    raw = stack.spec_path.read_bytes()
+    data, lm = load_yaml(stack.spec_path, stack.display_path)
+    try:
+        spec = ClusterSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecInvalid([f.located(lm) for f in findings_from_validation_error(ClusterSpec, data, exc)]) from None
+
+    # Suppressions from the spec and the command line; severities stay as the rules set them.
+    suppressed = set(spec.validation.suppress) | set(suppress)
+    findings: list[Finding] = []
+    facts: dict[str, NodeFacts] = {}
+    facts_file = None
+    if spec.inventory.csv:
+        csv_path = stack.spec_path.parent / spec.inventory.csv
+        facts_file = str(Path(stack.display_path).parent / spec.inventory.csv)
+        facts, ff = load_facts(csv_path, facts_file)
+        findings += ff
+    counts, f1 = group_counts(spec)
+    hosts, f2 = resolve_hosts(spec, counts, facts)
+    dims = zone_dims(spec, hosts)
+    subnets, f3 = choose_subnet_managers(spec, hosts)
+    findings += f1 + f2 + f3
+    ctx = CheckContext(spec, counts, hosts, dims, subnets, facts, facts_file, stack.spec_path.parent)
+    findings += run_checks(ctx)
+    kept = _finish(findings, lm, suppressed, strict)
+
+    switches = build_switches(spec, dims)
+    placed, links = place_and_wire(spec, dims, hosts, switches)
+    topo = Topology(
+        spec=spec,
+        zones=tuple(dims),
+        hosts=tuple(placed),
+        switches=tuple(switches),
+        links=tuple(links),
+        subnets=tuple(subnets),
+        spec_sha256=hashlib.sha256(raw).hexdigest(),
+    )
+    broken = check_invariants(topo)
+    if broken:
+        # The spec passed every rule, so a broken invariant is ffinfra's fault, not the user's.
+        raise FfinfraError(
+            "internal error: the compiled fabric breaks an invariant; please report it with the spec:\n"
+            + "\n".join(f.format() for f in broken)
+        )
+    return Compiled(stack, spec, topo, kept)

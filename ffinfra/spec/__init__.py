@@ -1,0 +1,1 @@
+"""Spec: load the YAML, check it against the models and the rules, produce a validated spec."""

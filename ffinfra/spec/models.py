@@ -1,0 +1,420 @@
+"""The spec's shape: pydantic v2 models, the only definition of what a cluster YAML may say.
+
+Every model forbids unknown keys (a typo is an error, not a silently ignored knob) and is frozen.
+Meaning that spans several fields (ports vs radix, pools vs hosts) lives in checks/, not here.
+`ffinfra schema` prints the JSON Schema generated from these models for editor completion.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ffinfra.spec import hostlist
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="lower-case name: a-z, 0-9, '-'")]
+Ratio = Annotated[float, Field(gt=0, le=1)]
+
+# IB link rates: name → (signalling per lane in Gb/s as Linux reports it, data rate of a 4x link in Gb/s)
+LINK_RATES: dict[str, tuple[str, int]] = {
+    "EDR": ("25.78125", 100),
+    "HDR100": ("53.125", 100),  # HDR100 is a 2x link at HDR lane speed
+    "HDR": ("53.125", 200),
+    "NDR200": ("106.25", 200),
+    "NDR": ("106.25", 400),
+    "XDR": ("212.5", 800),
+}
+LinkRate = Literal["EDR", "HDR100", "HDR", "NDR200", "NDR", "XDR"]
+
+
+# --------------------------------------------------------------------------------------------- hardware
+
+
+class CpuSpec(Model):
+    model: str = Field("x86_64", description="CPU model, for humans and Slurm features")
+    vendor: Literal["amd", "intel", "arm"] = "amd"
+    sockets: int = Field(1, ge=1, le=8)
+    cores_per_socket: int = Field(ge=1, le=512)
+    threads_per_core: int = Field(1, ge=1, le=8)
+    numa_nodes: int | None = Field(None, ge=1, le=64, description="NUMA nodes; default one per socket")
+
+    @property
+    def numa(self) -> int:
+        return self.numa_nodes or self.sockets
+
+    @property
+    def cores(self) -> int:
+        return self.sockets * self.cores_per_socket
+
+
+class GpuSpec(Model):
+    model: str = Field(description="e.g. A100-PCIE-40GB")
+    slurm_type: str = Field("gpu", pattern=r"^[a-z0-9_]+$", description="Slurm GRES type, e.g. a100")
+    count: int = Field(ge=1, le=64)
+    memory_gb: int = Field(ge=1)
+    compute_capability: str = Field("8.0", pattern=r"^\d+\.\d+$")
+    pci: list[str] | None = Field(None, description="PCI bus id per GPU, e.g. 0000:01:00.0")
+    numa: list[int] | None = Field(None, description="NUMA node per GPU; default: GPUs split evenly over nodes")
+    root_ports: list[int] | None = Field(
+        None, description="PCIe root port per GPU; GPUs sharing one port share its ~37 GB/s (paper §IV-D3)"
+    )
+    nvlink_pairs: list[tuple[int, int]] = Field(default_factory=list, description="GPU index pairs joined by NVLink")
+
+
+class NicSpec(Model):
+    device: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="kernel/RDMA device name: mlx5_0, eno1")
+    kind: Literal["infiniband", "ethernet"]
+    rate_gbps: int = Field(ge=1, le=3200)
+    ports: int = Field(1, ge=1, le=2)
+    numa: int = Field(0, ge=0)
+    pci: str | None = Field(None, pattern=r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+    netdev: str | None = Field(None, description="netdev for IPoIB / sockets (ib0, eno1); default from device")
+
+
+class NvmeSpec(Model):
+    count: int = Field(0, ge=0, le=64)
+    size_tb: float = Field(0, ge=0)
+    model: str = ""
+
+
+class HardwareProfile(Model):
+    description: str = ""
+    cpu: CpuSpec
+    memory_gb: int = Field(ge=1)
+    gpus: GpuSpec | None = None
+    nics: list[NicSpec] = Field(default_factory=list)
+    nvme: NvmeSpec = NvmeSpec()
+
+    @property
+    def ib_nics(self) -> list[NicSpec]:
+        return [n for n in self.nics if n.kind == "infiniband"]
+
+    @property
+    def ib_ports(self) -> int:
+        return sum(n.ports for n in self.ib_nics)
+
+
+# --------------------------------------------------------------------------------------------- nodes
+
+NodeRole = Literal["compute", "storage", "management", "controller", "login"]
+
+
+class NodeGroupSpec(Model):
+    role: NodeRole
+    hostnames: str = Field(description="hostlist expression, e.g. gpu[0001-1250]")
+    count: int | None = Field(
+        None, ge=0, description="take the first COUNT names; storage may derive it from storage.ratio"
+    )
+    profile: str = Field(description="a key of `hardware`")
+    zone: str | None = Field(None, description="pin every node of the group to this zone")
+    homing: Literal["zone", "all-zones"] | None = Field(
+        None,
+        description="zone: all IB ports in the node's zone; all-zones: IB port i in zone i (storage default)",
+    )
+    features: list[str] = Field(default_factory=list, description="extra Slurm node features")
+    ip_offset: int | None = Field(
+        None,
+        ge=1,
+        description="host offset of the group's first node in every subnet (management, BMC, IPoIB); "
+        "default: right after the previous group. Set it to keep addresses stable when a group grows",
+    )
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostlist(cls, v: str) -> str:
+        try:
+            hostlist.expand(v)
+        except hostlist.HostlistError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
+class InventorySpec(Model):
+    csv: str | None = Field(
+        None,
+        description="per-node facts, relative to the spec: hostname,mac,bmc_address,serial,mgmt_ip,ib_guids",
+    )
+
+
+# --------------------------------------------------------------------------------------------- fabric
+
+
+class ZoneSpec(Model):
+    name: Name
+    spines: int | None = Field(None, ge=1, description="derived from leaf uplinks when omitted")
+    leaves: int | None = Field(None, ge=1, description="derived from the hosts in the zone when omitted")
+
+
+class InterZoneSpec(Model):
+    level: Literal["spine", "leaf"] = Field(
+        "spine", description="where zones join in a single subnet; leaf-level joins break ftree/updn routing"
+    )
+    links: int = Field(0, ge=0, description="links between each pair of zones (single-subnet design only)")
+
+
+RoutingEngine = Literal["ftree", "updn", "minhop", "dnup", "ftree,updn", "updn,minhop"]
+
+
+class SubnetManagerSpec(Model):
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="SM host per subnet (one per zone in the zone-subnets design); default: first management node",
+    )
+    routing_engine: RoutingEngine = "ftree"
+    lmc: int = Field(0, ge=0, le=7)
+    sm_priority: int = Field(15, ge=0, le=15)
+    sweep_interval: int = Field(10, ge=0)
+    cn_roles: list[NodeRole] = Field(
+        default_factory=lambda: ["compute", "storage", "management", "controller", "login"],
+        description="roles listed in OpenSM's cn_guid_file; storage must stay in it (storage↔storage routes)",
+    )
+
+
+class PartitionsSpec(Model):
+    default_pkey: str = Field("0x7fff", pattern=r"^0x[0-9a-fA-F]{1,4}$")
+    compute_pkey: str = Field("0x0010", pattern=r"^0x[0-9a-fA-F]{1,4}$")
+    storage_pkey: str = Field("0x0020", pattern=r"^0x[0-9a-fA-F]{1,4}$")
+
+
+class FabricSpec(Model):
+    switch_model: str = "QM8700"
+    radix: int = Field(40, ge=4, le=256, description="ports per switch")
+    link_rate: LinkRate = "HDR"
+    design: Literal["zone-subnets", "single-subnet"] = Field(
+        "zone-subnets",
+        description="zone-subnets: each zone its own subnet and SM, storage dual-homed; "
+        "single-subnet: one SM, zones joined by spine-level links",
+    )
+    zones: list[ZoneSpec] = Field(min_length=1)
+    oversubscription: float = Field(1.0, ge=1.0, le=16.0, description="leaf down:up port ratio")
+    leaf_uplinks: int | None = Field(None, ge=1, description="uplinks per leaf; default from oversubscription")
+    inter_zone: InterZoneSpec = InterZoneSpec()
+    subnet_manager: SubnetManagerSpec = SubnetManagerSpec()
+    partitions: PartitionsSpec = PartitionsSpec()
+    mtu: Literal[2048, 4096] = 4096
+    guid_oui: str = Field("0x0002c9", pattern=r"^0x[0-9a-fA-F]{6}$", description="OUI of synthetic GUIDs")
+
+    @property
+    def lane_gbps(self) -> str:
+        return LINK_RATES[self.link_rate][0]
+
+    @property
+    def rate_gbps(self) -> int:
+        return LINK_RATES[self.link_rate][1]
+
+
+# --------------------------------------------------------------------------------------------- ethernet
+
+
+class SubnetSpec(Model):
+    cidr: str
+    first_host: int = Field(10, ge=1, description="offset of the first address handed out")
+    gateway: str | None = None
+
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        try:
+            ipaddress.ip_network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not a network in CIDR form: {exc}") from None
+        return v
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        return ipaddress.ip_network(self.cidr)
+
+
+class NetworkSpec(Model):
+    domain: str = Field("cluster", pattern=r"^[a-z0-9.-]+$")
+    management: SubnetSpec
+    management_interface: str = Field("eno1", description="netdev of the management NIC on every node")
+    bmc: SubnetSpec | None = None
+    ipoib: SubnetSpec | None = None
+
+
+# --------------------------------------------------------------------------------------------- storage
+
+
+class StorageRatioSpec(Model):
+    compute_per_storage: float | None = Field(None, gt=0, description="e.g. 7 → one storage node per 7 compute")
+    bandwidth_fraction: float | None = Field(
+        None, gt=0, le=4, description="storage IB bandwidth ÷ compute IB bandwidth (Fire-Flyer 2: ≈ 0.29)"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> StorageRatioSpec:
+        if self.compute_per_storage is not None and self.bandwidth_fraction is not None:
+            raise ValueError("give compute_per_storage or bandwidth_fraction, not both")
+        return self
+
+
+class ThreeFsSpec(Model):
+    """3FS cluster settings. The build and deploy of 3FS come with a later issue; the plan reads these now."""
+
+    enabled: bool = True
+    cluster_id: str | None = Field(None, description="default: the stack name")
+    replication: int = Field(3, ge=1, le=8, description="chain length (CR) or group size")
+    chain_table_type: Literal["CR", "EC"] = "CR"
+    chunk_size_kib: int = Field(1024, ge=64)
+    stripe_size: int = Field(16, ge=1)
+    targets_per_disk: int = Field(6, ge=1, le=64)
+    shuffle_method: Literal["g++10", "g++11", "stdshuffle"] = Field(
+        "g++11", description="-DSHUFFLE_METHOD: fixed for the life of the cluster"
+    )
+    mountpoint: str = Field("/3fs", pattern=r"^/")
+    mgmtd_hosts: str | None = Field(None, description="hostlist; default: management nodes")
+    meta_hosts: str | None = Field(None, description="hostlist; default: management nodes")
+
+
+class StorageSpec(Model):
+    ratio: StorageRatioSpec | None = None
+    threefs: ThreeFsSpec = ThreeFsSpec()
+
+
+# --------------------------------------------------------------------------------------------- QoS
+
+
+class TrafficClassSpec(Model):
+    sl: int = Field(ge=0, le=15, description="IB service level set by the application")
+    vl: int = Field(ge=0, le=14, description="virtual lane the SL maps to (VL15 is management only)")
+    weight: int = Field(ge=1, le=255, description="VL arbitration weight, in 64-byte units")
+
+
+class TrafficClassesSpec(Model):
+    hfreduce: TrafficClassSpec = TrafficClassSpec(sl=1, vl=1, weight=64)
+    nccl: TrafficClassSpec = TrafficClassSpec(sl=2, vl=2, weight=64)
+    storage: TrafficClassSpec = TrafficClassSpec(sl=3, vl=3, weight=128)
+    other: TrafficClassSpec = TrafficClassSpec(sl=0, vl=0, weight=32)
+
+
+class QosSpec(Model):
+    enabled: bool = True
+    max_vls: Literal[1, 2, 4, 8, 15] = 4
+    high_limit: int = Field(0, ge=0, le=255, description="0: everything in the low-priority table")
+    classes: TrafficClassesSpec = TrafficClassesSpec()
+
+
+# --------------------------------------------------------------------------------------------- scheduler
+
+
+class SlurmPartitionSpec(Model):
+    name: Name
+    groups: list[str] = Field(min_length=1, description="node groups in the partition")
+    default: bool = False
+    max_time: str = Field("INFINITE", pattern=r"^(INFINITE|UNLIMITED|\d+(-\d+)?(:\d+){0,2})$")
+
+
+class SlurmSpec(Model):
+    cluster_name: str | None = Field(None, description="default: the stack name")
+    controller: str | None = Field(None, description="hostname of slurmctld; default: first controller node")
+    partitions: list[SlurmPartitionSpec] = Field(default_factory=list)
+    cross_zone_jobs: bool = Field(
+        False, description="false: topology.conf has no root above the zones, so no job spans zones"
+    )
+    select_type: Literal["select/cons_tres", "select/linear"] = "select/cons_tres"
+
+
+class SchedulerSpec(Model):
+    kind: Literal["slurm"] = "slurm"
+    slurm: SlurmSpec = SlurmSpec()
+
+
+# --------------------------------------------------------------------------------------------- tuning
+
+
+class NcclSpec(Model):
+    pci_relaxed_ordering: bool = Field(True, description="paper §VI-A3")
+    adaptive_routing: bool = Field(False, description="paper §VI-A2: static routing, AR off")
+    topo_file: bool = Field(True, description="render an NCCL topology XML per GPU profile")
+    env: dict[str, str] = Field(default_factory=dict, description="extra NCCL_* variables, verbatim")
+
+    @field_validator("env")
+    @classmethod
+    def _names(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in v:
+            if not re.fullmatch(r"NCCL_[A-Z0-9_]+", key):
+                raise ValueError(f"{key!r} is not an NCCL_* variable name")
+        return v
+
+
+class HfreduceSpec(Model):
+    enabled: bool = True
+    chunk_size_kib: int = Field(4096, ge=4, description="pipelining chunk of the inter-node allreduce")
+    gdrcopy_threshold_kib: int = Field(64, ge=0, description="below: GDRCopy; above: cudaMemcpyAsync")
+    nvlink: bool | None = Field(None, description="reduce in NVLink pairs first; default: profile has pairs")
+    numa_bind: bool = Field(True, description="bind reduce/receive buffers to the IB NIC's NUMA node")
+
+
+class OsSpec(Model):
+    sysctl: dict[str, str | int] = Field(default_factory=dict, description="added to / overriding ffinfra's set")
+    nofile: int = Field(1_000_000, ge=1024)
+    memlock: Literal["unlimited"] | int = "unlimited"
+
+
+class AcceptanceSpec(Model):
+    line_rate_fraction: Ratio = Field(0.9, description="pass mark as a fraction of line rate")
+    ib_write_bw_gbps: float | None = Field(None, gt=0, description="default: fraction × IB link rate")
+    iperf3_gbps: float | None = Field(None, gt=0, description="default: fraction × management NIC rate")
+    nccl_busbw_gbps: float | None = Field(None, gt=0, description="default: derived from the NIC (GB/s)")
+    storage_read_gbps_per_node: float | None = Field(None, gt=0)
+    repeats: int = Field(3, ge=1, le=20, description="runs before a failure is declared")
+
+
+class ProvisioningSpec(Model):
+    """Bare-metal provisioning (a later issue fills this in)."""
+
+    method: Literal["pxe", "none"] = "pxe"
+    boot_loader: Literal["ipxe", "grub"] = "ipxe"
+    image: str = "debian-12"
+    bmc_protocol: Literal["redfish", "ipmi"] = "redfish"
+
+
+class UpgradesSpec(Model):
+    """Rolling upgrades (a later issue fills this in)."""
+
+    max_unavailable: int = Field(1, ge=1, description="nodes of a group taken down at once")
+
+
+class ValidationSpec(Model):
+    suppress: list[str] = Field(default_factory=list, description="finding codes to silence, e.g. FF-NET-011")
+
+
+# --------------------------------------------------------------------------------------------- root
+
+
+class ClusterSpec(Model):
+    version: Literal[1] = 1
+    name: Name
+    description: str = ""
+    hardware: dict[str, HardwareProfile] = Field(min_length=1)
+    nodes: dict[str, NodeGroupSpec] = Field(min_length=1, description="node groups by name, in placement order")
+    inventory: InventorySpec = InventorySpec()
+    fabric: FabricSpec
+    network: NetworkSpec
+    storage: StorageSpec = StorageSpec()
+    qos: QosSpec = QosSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()
+    nccl: NcclSpec = NcclSpec()
+    hfreduce: HfreduceSpec = HfreduceSpec()
+    os: OsSpec = OsSpec()
+    acceptance: AcceptanceSpec = AcceptanceSpec()
+    provisioning: ProvisioningSpec = ProvisioningSpec()
+    upgrades: UpgradesSpec = UpgradesSpec()
+    validation: ValidationSpec = ValidationSpec()
+
+    @field_validator("nodes")
+    @classmethod
+    def _group_names(cls, v: dict[str, NodeGroupSpec]) -> dict[str, NodeGroupSpec]:
+        for key in v:
+            if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key):
+                raise ValueError(f"group name {key!r}: use a-z, 0-9, '-', '_'")
+        return v

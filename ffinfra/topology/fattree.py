@@ -1,0 +1,145 @@
+"""Build the cabled fabric: switches, host placement on leaves, leaf↔spine and inter-zone links.
+
+Placement follows the paper's §VI-A2 practice: every leaf carries its share of each node type (storage,
+compute, management), so storage traffic spreads over all leaf→spine links. Within a leaf, ports are filled in
+role order (compute first) and, per role, in host order, so consecutive hostnames share a leaf (Slurm locality).
+Wiring: leaf port D+u (u = 0..U-1) goes to spine u mod S; spine ports 1..L·k face the leaves (k links per leaf).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+from ffinfra.spec.models import ClusterSpec
+from ffinfra.topology.model import Host, HostPort, Link, Switch, ZoneDims
+from ffinfra.topology.nodes import ROLE_ORDER
+
+SPINE_KIND = 0x01
+LEAF_KIND = 0x02
+
+
+def switch_guid(oui: int, kind: int, zone_index: int, index: int) -> int:
+    return (oui << 40) | (kind << 32) | (zone_index << 24) | index
+
+
+def build_switches(spec: ClusterSpec, dims: list[ZoneDims]) -> list[Switch]:
+    oui = int(spec.fabric.guid_oui, 16)
+    f = spec.fabric
+    out: list[Switch] = []
+    for z in dims:
+        sw = len(str(max(z.spines, z.leaves)))
+        width = max(2, sw)
+        for i in range(1, z.spines + 1):
+            out.append(
+                Switch(
+                    f"{z.name}-sp{i:0{width}d}",
+                    switch_guid(oui, SPINE_KIND, z.index, i),
+                    z.name,
+                    "spine",
+                    i,
+                    f.radix,
+                    f.switch_model,
+                )
+            )
+        for i in range(1, z.leaves + 1):
+            out.append(
+                Switch(
+                    f"{z.name}-lf{i:0{width}d}",
+                    switch_guid(oui, LEAF_KIND, z.index, i),
+                    z.name,
+                    "leaf",
+                    i,
+                    f.radix,
+                    f.switch_model,
+                )
+            )
+    return out
+
+
+def spread(counts: dict[str, int], leaves: int) -> dict[str, list[int]]:
+    """Per role, how many ports each leaf gets: floor or ceil of the even share.
+
+    The leftover ports of each role continue where the previous role's leftovers stopped, so per-leaf totals
+    differ by at most one: the fullest leaf holds ceil(total / leaves) ports.
+    """
+    out: dict[str, list[int]] = {}
+    cursor = 0
+    for role, n in counts.items():
+        base, extra = divmod(n, leaves)
+        per = [base] * leaves
+        for k in range(extra):
+            per[(cursor + k) % leaves] += 1
+        cursor = (cursor + extra) % leaves
+        out[role] = per
+    return out
+
+
+def place_and_wire(
+    spec: ClusterSpec, dims: list[ZoneDims], hosts: list[Host], switches: list[Switch]
+) -> tuple[list[Host], list[Link]]:
+    leaves_by_zone: dict[str, list[Switch]] = defaultdict(list)
+    spines_by_zone: dict[str, list[Switch]] = defaultdict(list)
+    for s in switches:
+        (leaves_by_zone if s.layer == "leaf" else spines_by_zone)[s.zone].append(s)
+
+    # Ports of each zone by role, port-major (every host's first port before any second port) so a host's
+    # second port in the same zone lands on another leaf.
+    max_ports = max((len(h.ports) for h in hosts), default=0)
+    by_zone_role: dict[str, dict[str, list[HostPort]]] = {z.name: {r: [] for r in ROLE_ORDER} for z in dims}
+    role_of = {h.name: h.role for h in hosts}
+    for k in range(max_ports):
+        for h in hosts:
+            if k < len(h.ports):
+                p = h.ports[k]
+                by_zone_role[p.zone][role_of[h.name]].append(p)
+
+    placed: dict[tuple[str, str, int], HostPort] = {}
+    links: list[Link] = []
+    for z in dims:
+        leaves = leaves_by_zone[z.name]
+        roles = by_zone_role[z.name]
+        shares = spread({r: len(ps) for r, ps in roles.items()}, len(leaves))
+        cursors = dict.fromkeys(ROLE_ORDER, 0)
+        for li, leaf in enumerate(leaves):
+            port_no = 1
+            for role in ROLE_ORDER:
+                take = shares[role][li]
+                for p in roles[role][cursors[role] : cursors[role] + take]:
+                    q = replace(p, leaf=leaf.name, leaf_port=port_no)
+                    placed[(p.host, p.nic, p.port)] = q
+                    links.append(Link(p.host, p.port, leaf.name, port_no, "host", z.name, a_nic=p.nic))
+                    port_no += 1
+                cursors[role] += take
+        spines = spines_by_zone[z.name]
+        k = z.links_per_spine
+        for li, leaf in enumerate(leaves):
+            for u in range(z.uplinks):
+                s = u % len(spines)
+                links.append(
+                    Link(
+                        leaf.name, z.downlinks + u + 1, spines[s].name, li * k + u // len(spines) + 1, "uplink", z.name
+                    )
+                )
+    links.extend(_interzone_links(spec, dims, spines_by_zone))
+    new_hosts = [
+        replace(h, ports=tuple(placed[(p.host, p.nic, p.port)] for p in h.ports)) if h.ports else h for h in hosts
+    ]
+    return new_hosts, links
+
+
+def _interzone_links(spec: ClusterSpec, dims: list[ZoneDims], spines_by_zone: dict[str, list[Switch]]) -> list[Link]:
+    f = spec.fabric
+    if f.design != "single-subnet" or f.inter_zone.links == 0 or f.inter_zone.level != "spine":
+        return []
+    next_port = {s.name: z.leaves * z.links_per_spine + 1 for z in dims for s in spines_by_zone[z.name]}
+    out: list[Link] = []
+    for i, za in enumerate(dims):
+        for zb in dims[i + 1 :]:
+            sa, sb = spines_by_zone[za.name], spines_by_zone[zb.name]
+            for j in range(f.inter_zone.links):
+                a, b = sa[j % len(sa)], sb[j % len(sb)]
+                out.append(Link(a.name, next_port[a.name], b.name, next_port[b.name], "interzone", za.name))
+                next_port[a.name] += 1
+                next_port[b.name] += 1
+    return out

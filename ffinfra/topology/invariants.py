@@ -1,0 +1,93 @@
+"""Properties every compiled fabric must have. A violation is a compiler bug, reported as FF-TOPO findings.
+
+Kept separate from checks/ (which judge the user's spec) so tests can run them on any generated topology.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict, deque
+
+from ffinfra.spec.findings import Finding, error
+from ffinfra.topology.model import Topology
+
+
+def check_invariants(topo: Topology) -> list[Finding]:
+    out: list[Finding] = []
+    used: Counter[tuple[str, int]] = Counter()
+    for link in topo.links:
+        used[(link.b, link.b_port)] += 1
+        if link.kind != "host":
+            used[(link.a, link.a_port)] += 1
+    for (node, port), n in used.items():
+        if n > 1:
+            out.append(error("FF-TOPO-001", ("fabric",), f"{node} port {port} is cabled {n} times"))
+    for sw in topo.switches:
+        for (node, port), _ in ((k, v) for k, v in used.items() if k[0] == sw.name):
+            if not 1 <= port <= sw.radix:
+                out.append(error("FF-TOPO-002", ("fabric",), f"{node} port {port} is outside 1..{sw.radix}"))
+    per_leaf_up: Counter[str] = Counter(link.a for link in topo.links if link.kind == "uplink")
+    for z in topo.zones:
+        for leaf in topo.switches_in(z.name, "leaf"):
+            if per_leaf_up[leaf.name] != z.uplinks:
+                out.append(
+                    error(
+                        "FF-TOPO-003", ("fabric",), f"{leaf.name} has {per_leaf_up[leaf.name]} uplinks, not {z.uplinks}"
+                    )
+                )
+            if len(topo.ports_by_leaf[leaf.name]) > z.downlinks:
+                out.append(error("FF-TOPO-003", ("fabric",), f"{leaf.name} has more hosts than down ports"))
+    for p in topo.host_ports:
+        if not p.leaf:
+            out.append(error("FF-TOPO-004", ("nodes",), f"{p.host} {p.nic} port {p.port} is not cabled"))
+    out.extend(_balance(topo))
+    out.extend(_reachability(topo))
+    return out
+
+
+def _balance(topo: Topology) -> list[Finding]:
+    """Each node type spreads evenly over the leaves of its zone (paper §VI-A2): counts differ by ≤ 1."""
+    out: list[Finding] = []
+    role = {h.name: h.role for h in topo.hosts}
+    for z in topo.zones:
+        leaves = topo.switches_in(z.name, "leaf")
+        by_role: dict[str, list[int]] = defaultdict(lambda: [0] * len(leaves))
+        for i, leaf in enumerate(leaves):
+            for p in topo.ports_by_leaf[leaf.name]:
+                by_role[role[p.host]][i] += 1
+        for r, counts in by_role.items():
+            if max(counts) - min(counts) > 1:
+                out.append(
+                    error("FF-TOPO-005", ("nodes",), f"{r} ports spread unevenly over {z.name} leaves: {counts}")
+                )
+    return out
+
+
+def _reachability(topo: Topology) -> list[Finding]:
+    """Within each subnet, the cable graph connects every host port to every other."""
+    adj: dict[str, set[str]] = defaultdict(set)
+    for link in topo.links:
+        a = f"{link.a}/{link.a_nic}" if link.kind == "host" else link.a
+        adj[a].add(link.b)
+        adj[link.b].add(a)
+    out: list[Finding] = []
+    for sn in topo.subnets:
+        ports = [f"{p.host}/{p.nic}" for p in topo.host_ports if p.zone in sn.zones]
+        if not ports:
+            continue
+        seen = {ports[0]}
+        queue = deque([ports[0]])
+        while queue:
+            for nxt in adj[queue.popleft()]:
+                if nxt not in seen:
+                    seen.add(nxt)
+                    queue.append(nxt)
+        missing = [p for p in ports if p not in seen]
+        if missing:
+            out.append(
+                error(
+                    "FF-TOPO-006",
+                    ("fabric",),
+                    f"subnet {sn.name}: {len(missing)} host ports unreachable, e.g. {missing[0]}",
+                )
+            )
+    return out

@@ -1,0 +1,183 @@
+"""The Topology: the one source of truth every renderer reads.
+
+Plain frozen dataclasses (fast to build for 100k GPUs), in deterministic order. Indices are built once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Literal
+
+from ffinfra.spec.models import ClusterSpec, HardwareProfile
+
+Layer = Literal["spine", "leaf"]
+LinkKind = Literal["host", "uplink", "interzone"]
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    name: str  # z0-sp01, z0-lf01
+    guid: int
+    zone: str
+    layer: Layer
+    index: int  # 1-based within zone and layer
+    radix: int
+    model: str
+
+    @property
+    def nodeid(self) -> str:
+        """Node id used in netlists: the ibnetdiscover convention S-<guid>."""
+        return f"S-{self.guid:016x}"
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """One IB port of one HCA of a host, and where it is cabled."""
+
+    host: str
+    nic: str  # mlx5_0
+    nic_index: int  # 0-based among the host's IB NICs
+    port: int  # 1-based port on the HCA
+    node_guid: int  # HCA node GUID
+    zone: str
+    leaf: str = ""  # filled by placement
+    leaf_port: int = 0
+
+    @property
+    def port_guid(self) -> int:
+        # ibsim and ConnectX: port p of an HCA with node GUID G has GUID G + p
+        return self.node_guid + self.port
+
+    @property
+    def nodeid(self) -> str:
+        return f"H-{self.node_guid:016x}"
+
+    @property
+    def description(self) -> str:
+        return f"{self.host} {self.nic}"
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    group: str
+    role: str
+    profile_name: str
+    zone: str  # primary zone: the zone of its first IB port, or its assigned zone
+    index: int  # global 0-based order in the spec
+    ip_offset: int
+    mgmt_ip: str
+    bmc_ip: str | None
+    ipoib_ip: str | None
+    mac: str | None
+    bmc_address: str | None
+    serial: str | None
+    ports: tuple[HostPort, ...]
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One cable. `a` is the lower layer end (host or leaf), `b` the upper (leaf or spine)."""
+
+    a: str  # node name (hostname for hosts, switch name)
+    a_port: int
+    b: str
+    b_port: int
+    kind: LinkKind
+    zone: str  # for interzone links: the zone of `a`
+    a_nic: str = ""  # HCA device for host links
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneDims:
+    """Sizing of one zone's two-layer fat-tree: given in the spec or derived from it."""
+
+    name: str
+    index: int
+    spines: int
+    leaves: int
+    uplinks: int  # per leaf
+    downlinks: int  # per leaf: radix - uplinks
+    host_ports: int  # IB host ports placed in this zone
+    interzone_ports_per_spine: int
+    radix: int
+
+    @property
+    def links_per_spine(self) -> int:
+        return self.uplinks // self.spines if self.spines else 0
+
+    @property
+    def capacity(self) -> int:
+        return self.leaves * self.downlinks
+
+    @property
+    def max_hosts_per_leaf(self) -> int:
+        return -(-self.host_ports // self.leaves) if self.leaves else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Subnet:
+    """One IB subnet: one SM, its zones. zone-subnets design → one per zone."""
+
+    name: str  # z0 or "fabric"
+    zones: tuple[str, ...]
+    sm_host: str
+    sm_port_guid: int
+    sm_nodeid: str
+
+
+@dataclass
+class Topology:
+    spec: ClusterSpec
+    zones: tuple[ZoneDims, ...]
+    hosts: tuple[Host, ...]
+    switches: tuple[Switch, ...]
+    links: tuple[Link, ...]
+    subnets: tuple[Subnet, ...]
+    spec_sha256: str = ""
+    _cache: dict[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def profile(self, host: Host) -> HardwareProfile:
+        return self.spec.hardware[host.profile_name]
+
+    @cached_property
+    def host_by_name(self) -> dict[str, Host]:
+        return {h.name: h for h in self.hosts}
+
+    @cached_property
+    def switch_by_name(self) -> dict[str, Switch]:
+        return {s.name: s for s in self.switches}
+
+    @cached_property
+    def host_ports(self) -> tuple[HostPort, ...]:
+        return tuple(p for h in self.hosts for p in h.ports)
+
+    def switches_in(self, zone: str, layer: Layer | None = None) -> list[Switch]:
+        return [s for s in self.switches if s.zone == zone and (layer is None or s.layer == layer)]
+
+    def hosts_in_group(self, group: str) -> list[Host]:
+        return [h for h in self.hosts if h.group == group]
+
+    def hosts_with_role(self, *roles: str) -> list[Host]:
+        return [h for h in self.hosts if h.role in roles]
+
+    @cached_property
+    def ports_by_leaf(self) -> dict[str, list[HostPort]]:
+        out: dict[str, list[HostPort]] = {s.name: [] for s in self.switches if s.layer == "leaf"}
+        for p in self.host_ports:
+            out[p.leaf].append(p)
+        for ports in out.values():
+            ports.sort(key=lambda p: p.leaf_port)
+        return out
+
+    def zone_dims(self, zone: str) -> ZoneDims:
+        return next(z for z in self.zones if z.name == zone)
+
+    def subnet_of_zone(self, zone: str) -> Subnet:
+        return next(s for s in self.subnets if zone in s.zones)
