@@ -182,6 +182,10 @@ class PartitionsSpec(Model):
     default_pkey: str = Field("0x7fff", pattern=r"^0x[0-9a-fA-F]{1,4}$")
     compute_pkey: str = Field("0x0010", pattern=r"^0x[0-9a-fA-F]{1,4}$")
     storage_pkey: str = Field("0x0020", pattern=r"^0x[0-9a-fA-F]{1,4}$")
+    default_membership: Literal["full", "limited"] = Field(
+        "full",
+        description="host CAs in the default partition; limited isolates them (NCCL/IPoIB then need NCCL_IB_PKEY)",
+    )
 
 
 class FabricSpec(Model):

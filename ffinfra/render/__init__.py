@@ -1,0 +1,1 @@
+"""Render: Topology → artifacts (rendered files). Pure: no I/O except reading templates."""
