@@ -1,0 +1,286 @@
+"""`ffinfra`: compile a cluster spec, show it, build its artifacts.
+
+Commands are thin: they call the library and print. main() is the only error boundary: user errors print as
+`file:line:col: error[CODE] path: message` with no traceback; anything unexpected is a bug, logged in full.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ffinfra import __version__
+from ffinfra.cli import console
+from ffinfra.compile import Compiled, compile_stack
+from ffinfra.errors import FfinfraError, SpecInvalid
+from ffinfra.stack import find_stack
+
+app = typer.Typer(
+    name="ffinfra",
+    help=(
+        "Infrastructure-as-code for Fire-Flyer-style AI-HPC clusters.\n\n"
+        "A stack is a folder under stacks/ with a cluster.yaml; with no STACK the embedded lab stack is used.\n\n"
+        "  ffinfra validate ff2        check a spec, every problem at once, with file:line\n\n"
+        "  ffinfra show ff2            zones, switches, ports, bandwidth, storage ratio, a picture\n\n"
+        "  ffinfra build ff2           render every artifact (OpenSM, fabric, Slurm, NCCL, OS, inventory)\n\n"
+        "  ffinfra schema > spec.json  JSON Schema for editor completion"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+StackArg = Annotated[
+    str | None,
+    typer.Argument(help="stack name under stacks/, a stack folder, or a spec file [default: lab]", show_default=False),
+]
+SuppressOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--suppress",
+        "-s",
+        help="silence a finding code (repeat or comma-separate: -s FF-NET-011,FF-QOS-003). "
+        "Also settable in the spec under validation.suppress, or FFINFRA_SUPPRESS.",
+        envvar="FFINFRA_SUPPRESS",
+    ),
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="treat warnings as errors", envvar="FFINFRA_STRICT")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
+
+
+def _codes(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(c.strip() for v in values or [] for c in v.replace(" ", ",").split(",") if c.strip())
+
+
+def _compile(stack: str | None, suppress: list[str] | None = None, strict: bool = False) -> Compiled:
+    ref = find_stack(stack)
+    with console.status(f"compiling {ref.display_path}"):
+        return compile_stack(ref, _codes(suppress), strict)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.out.print(f"ffinfra {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    pass
+
+
+@app.command()
+def validate(stack: StackArg = None, suppress: SuppressOpt = None, strict: StrictOpt = False, json_: JsonOpt = False):
+    """Check a spec: schema, then every rule (ports vs radix, zone capacity, OpenSM ftree preconditions,
+    duplicate names/MACs/IPs/GUIDs, address pools, QoS, storage ratio). Exit 0 valid, 1 invalid.
+
+    Each finding reads `file:line:col: severity[CODE] path: message` with a hint; list codes with `ffinfra codes`.
+    """
+    try:
+        c = _compile(stack, suppress, strict)
+    except SpecInvalid as exc:
+        if json_:
+            console.out.print_json(json.dumps({"valid": False, "findings": [f.to_dict() for f in exc.findings]}))
+            raise typer.Exit(1) from None
+        raise
+    if json_:
+        console.out.print_json(json.dumps({"valid": True, "findings": [f.to_dict() for f in c.findings]}))
+        return
+    console.print_findings(c.findings)
+    t = c.topology
+    console.out.print(
+        f"[green]✓[/] {c.stack.display_path}: valid ({len(t.hosts)} nodes, {len(t.switches)} switches, "
+        f"{len(t.zones)} zone(s)); {console.count_line(c.findings)}"
+    )
+
+
+@app.command()
+def show(stack: StackArg = None, suppress: SuppressOpt = None, json_: JsonOpt = False):
+    """Summarize a compiled stack: nodes per group and zone, switches per zone and layer, ports used/free,
+    bisection and cross-zone bandwidth, storage-to-compute ratio (nodes and bandwidth), and a picture."""
+    from ffinfra.cli.picture import picture
+    from ffinfra.topology.summary import summarize
+
+    c = _compile(stack, suppress)
+    s = summarize(c.topology)
+    if json_:
+        console.out.print_json(json.dumps(s.to_dict()))
+        return
+    o = console.out
+    o.print(f"[bold]{s.stack}[/]: {s.description}")
+    o.print(f"fabric: {s.design}, {s.switch}, {s.link}; {s.switches} switches, {s.cables} cables; {s.gpus} GPUs")
+    nodes = Table(title="nodes", title_justify="left", show_edge=False)
+    nodes.add_column("group")
+    nodes.add_column("role")
+    nodes.add_column("nodes", justify="right")
+    for z in s.zones:
+        nodes.add_column(f"in {z.name}", justify="right")
+    roles = {g: spec.role for g, spec in c.spec.nodes.items()}
+    for g, n in s.nodes_by_group.items():
+        nodes.add_row(g, roles[g], str(n), *(str(z.nodes_by_group.get(g, 0)) for z in s.zones))
+    o.print(nodes)
+    zt = Table(title="zones", title_justify="left", show_edge=False)
+    for col in ("zone", "SM", "spines", "leaves", "host ports", "spine ports", "down:up", "bisection"):
+        zt.add_column(col, justify="left" if col in ("zone", "SM") else "right", no_wrap=True)
+    for z in s.zones:
+        zt.add_row(
+            z.name,
+            z.sm_host,
+            str(z.spines),
+            str(z.leaves),
+            f"{z.host_ports_used} used {z.host_ports_total - z.host_ports_used} free",
+            f"{z.spine_ports_used} used {z.spine_ports_total - z.spine_ports_used} free",
+            z.oversubscription,
+            _gbps(z.bisection_gbps),
+        )
+    o.print(zt)
+    o.print(f"cross-zone: {s.cross_zone}" + (f" = {_gbps(s.cross_zone_gbps)}" if s.cross_zone_gbps else ""))
+    o.print(
+        f"storage: {s.storage_nodes} storage for {s.compute_nodes} compute nodes = {s.storage_ratio_nodes:.3f} "
+        f"by nodes, {s.storage_ratio_bandwidth:.3f} by IB bandwidth; {s.storage_raw_tb:,.0f} TB raw NVMe"
+    )
+    for note in s.notes:
+        o.print(f"note: {note}")
+    o.print()
+    o.print(picture(s), markup=False)
+    console.print_findings(c.findings)
+
+
+def _gbps(v: int) -> str:
+    return f"{v / 1000:,.1f} Tb/s" if v >= 1000 else f"{v} Gb/s"
+
+
+@app.command()
+def build(
+    stack: StackArg = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="write every artifact here. Default: build/<stack>/, and the Ansible inventory also to "
+            "inventories/<stack>/",
+        ),
+    ] = None,
+    suppress: SuppressOpt = None,
+):
+    """Render every artifact of a stack: OpenSM configs and GUID files per subnet, the expected fabric
+    (ibnetdiscover format, ibsim netlist, cabling CSV), Slurm, NCCL/HFReduce, OS tuning, /etc/hosts and the
+    Ansible inventory. Output is byte-identical for the same spec; manifest.json lists every file's sha256."""
+    from ffinfra.render.bundle import write_bundle
+    from ffinfra.render.targets import render_all
+
+    c = _compile(stack, suppress)
+    with console.status("rendering"):
+        artifacts = render_all(c.topology)
+    out = output or Path("build") / c.topology.name
+    written, unchanged, removed = write_bundle(c.topology, artifacts, out)
+    console.print_findings(c.findings)
+    console.out.print(
+        f"[green]✓[/] {len(artifacts)} artifacts in {out}/ ({written} written, {unchanged} unchanged, "
+        f"{removed} removed)"
+    )
+    if output is None:
+        inv = [a for a in artifacts if a.path.startswith("inventory/")]
+        if inv:
+            from dataclasses import replace
+
+            inv_dir = Path("inventories") / c.topology.name
+            moved = [replace(a, path=a.path.removeprefix("inventory/")) for a in inv]
+            w, u, r = write_bundle(c.topology, moved, inv_dir)
+            console.out.print(f"[green]✓[/] Ansible inventory in {inv_dir}/ ({w} written, {u} unchanged, {r} removed)")
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file instead of stdout")] = None,
+):
+    """Print the JSON Schema of cluster.yaml, for editor completion (e.g. YAML language server:
+    `# yaml-language-server: $schema=./spec.schema.json` at the top of the spec)."""
+    from ffinfra.spec.models import ClusterSpec
+
+    text = json.dumps(ClusterSpec.model_json_schema(), indent=2, sort_keys=True) + "\n"
+    if output:
+        output.write_text(text)
+        console.out.print(f"[green]✓[/] schema written to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def codes():
+    """List every finding code with what it checks (use them with --suppress or validation.suppress)."""
+    from ffinfra.checks import all_codes
+
+    extra = {
+        "FF-YAML-001": "YAML syntax, duplicate keys, empty file",
+        "FF-SPEC-001": "schema: unknown key, missing key, wrong type or value",
+        "FF-INV-001": "inventory CSV: bad header, row, MAC or GUID",
+        "FF-NODE-006": "node group refers to an unknown hardware profile",
+        "FF-NODE-008": "node group count exceeds its hostlist",
+        "FF-NET-014": "node group pinned to an unknown zone",
+        "FF-STO-001": "storage ratio impossible (no storage group, too few names, zero nodes)",
+        "FF-SM-001": "subnet manager host unknown or without an IB port",
+        "FF-SM-002": "a subnet has no host that can run its SM",
+    }
+    table = Table(show_edge=False)
+    table.add_column("code")
+    table.add_column("checks")
+    for code, text in sorted({**all_codes(), **extra}.items()):
+        table.add_row(code, text)
+    console.out.print(table)
+
+
+def _debug_log() -> Path:
+    d = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ffinfra"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        d = Path(tempfile.gettempdir())
+    return d / "debug.log"
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except SpecInvalid as exc:
+        console.print_findings(exc.findings)
+        console.err.print(f"[bold red]✗[/] spec is invalid: {console.count_line(exc.findings)}")
+        sys.exit(1)
+    except FfinfraError as exc:
+        console.err.print(f"[bold red]error:[/] {exc}", markup=True)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        console.err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        console.err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001  (the one place that catches everything: bugs get logged, not shown raw)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        log = _debug_log()
+        log.write_text("".join(traceback.format_exception(exc)))
+        console.err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc}\n"
+            f"This is a bug in ffinfra. The traceback is in {log}; please report it with your spec."
+        )
+        sys.exit(70)
