@@ -40,7 +40,7 @@ LinkRate = Literal["EDR", "HDR100", "HDR", "NDR200", "NDR", "XDR"]
 
 class CpuSpec(Model):
     model: str = Field("x86_64", description="CPU model, for humans and Slurm features")
-    vendor: Literal["amd", "intel", "arm"] = "amd"
+    vendor: Literal["amd", "intel", "arm"] = Field("amd", description="for the NCCL topology file")
     sockets: int = Field(1, ge=1, le=8)
     cores_per_socket: int = Field(ge=1, le=512)
     threads_per_core: int = Field(1, ge=1, le=8)
@@ -88,10 +88,10 @@ class NvmeSpec(Model):
 class HardwareProfile(Model):
     description: str = ""
     cpu: CpuSpec
-    memory_gb: int = Field(ge=1)
-    gpus: GpuSpec | None = None
-    nics: list[NicSpec] = Field(default_factory=list)
-    nvme: NvmeSpec = NvmeSpec()
+    memory_gb: int = Field(ge=1, description="installed memory in GB (Slurm RealMemory keeps headroom)")
+    gpus: GpuSpec | None = Field(None, description="GPUs; omit for CPU-only nodes")
+    nics: list[NicSpec] = Field(default_factory=list, description="InfiniBand HCAs and Ethernet NICs")
+    nvme: NvmeSpec = Field(NvmeSpec(), description="data NVMe disks (3FS targets on storage nodes)")
 
     @property
     def ib_nics(self) -> list[NicSpec]:
@@ -396,24 +396,24 @@ class ValidationSpec(Model):
 
 
 class ClusterSpec(Model):
-    version: Literal[1] = 1
-    name: Name
+    version: Literal[1] = Field(1, description="spec format version")
+    name: Name = Field(description="stack name: Slurm cluster name, 3FS cluster id and file names derive from it")
     description: str = ""
-    hardware: dict[str, HardwareProfile] = Field(min_length=1)
+    hardware: dict[str, HardwareProfile] = Field(min_length=1, description="hardware profiles by name")
     nodes: dict[str, NodeGroupSpec] = Field(min_length=1, description="node groups by name, in placement order")
-    inventory: InventorySpec = InventorySpec()
-    fabric: FabricSpec
-    network: NetworkSpec
-    storage: StorageSpec = StorageSpec()
-    qos: QosSpec = QosSpec()
-    scheduler: SchedulerSpec = SchedulerSpec()
-    nccl: NcclSpec = NcclSpec()
-    hfreduce: HfreduceSpec = HfreduceSpec()
-    os: OsSpec = OsSpec()
-    acceptance: AcceptanceSpec = AcceptanceSpec()
-    provisioning: ProvisioningSpec = ProvisioningSpec()
-    upgrades: UpgradesSpec = UpgradesSpec()
-    validation: ValidationSpec = ValidationSpec()
+    inventory: InventorySpec = Field(InventorySpec(), description="per-node facts (MACs, BMCs, serials, GUIDs)")
+    fabric: FabricSpec = Field(description="the InfiniBand fabric: switches, zones, subnet manager")
+    network: NetworkSpec = Field(description="management Ethernet, BMC and IPoIB addressing")
+    storage: StorageSpec = Field(StorageSpec(), description="storage ratio and 3FS")
+    qos: QosSpec = Field(QosSpec(), description="traffic classes → SL → VL weights (paper §VI-A1)")
+    scheduler: SchedulerSpec = Field(SchedulerSpec(), description="Slurm")
+    nccl: NcclSpec = Field(NcclSpec(), description="NCCL environment per GPU node model")
+    hfreduce: HfreduceSpec = Field(HfreduceSpec(), description="HFReduce tuning knobs (paper §IV)")
+    os: OsSpec = Field(OsSpec(), description="OS tuning: sysctl and limits")
+    acceptance: AcceptanceSpec = Field(AcceptanceSpec(), description="acceptance thresholds for `ffinfra test`")
+    provisioning: ProvisioningSpec = Field(ProvisioningSpec(), description="bare-metal provisioning")
+    upgrades: UpgradesSpec = Field(UpgradesSpec(), description="rolling upgrades")
+    validation: ValidationSpec = Field(ValidationSpec(), description="finding codes to suppress")
 
     @field_validator("nodes")
     @classmethod

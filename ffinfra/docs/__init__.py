@@ -1,0 +1,1 @@
+"""Documentation generated from the code (so the README cannot drift from the models)."""
