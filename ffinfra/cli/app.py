@@ -255,7 +255,9 @@ def _debug_log() -> Path:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False: usage errors and Exit come back here instead of exiting inside typer
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
     except SpecInvalid as exc:
         console.print_findings(exc.findings)
         console.err.print(f"[bold red]✗[/] spec is invalid: {console.count_line(exc.findings)}")
@@ -272,9 +274,7 @@ def main() -> None:
         console.err.print("interrupted")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001  (the one place that catches everything: bugs get logged, not shown raw)
-        import click
-
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, typer.TyperException):  # usage errors: typer prints them itself
             exc.show()
             sys.exit(exc.exit_code)
         log = _debug_log()
