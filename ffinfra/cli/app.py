@@ -152,6 +152,14 @@ def show(stack: StackArg = None, suppress: SuppressOpt = None, json_: JsonOpt = 
         f"storage: {s.storage_nodes} storage for {s.compute_nodes} compute nodes = {s.storage_ratio_nodes:.3f} "
         f"by nodes, {s.storage_ratio_bandwidth:.3f} by IB bandwidth; {s.storage_raw_tb:,.0f} TB raw NVMe"
     )
+    from ffinfra.topology.thresholds import derive_thresholds
+
+    marks = "; ".join(
+        f"{t.metric} {t.value:g} {t.unit}" + (" (spec)" if t.source == "spec" else "")
+        for t in derive_thresholds(c.topology)
+        if t.value is not None
+    )
+    o.print(f"acceptance: {marks}")
     for note in s.notes:
         o.print(f"note: {note}")
     o.print()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ffinfra.render.acceptance import render_acceptance
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.fabric import render_fabric
 from ffinfra.render.opensm import render_opensm
@@ -12,6 +13,7 @@ from ffinfra.topology.model import Topology
 RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
     render_opensm,
     render_fabric,
+    render_acceptance,
 ]
 
 
