@@ -281,7 +281,7 @@ def main() -> None:
     except KeyboardInterrupt:
         console.err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001  (the one place that catches everything: bugs get logged, not shown raw)
+    except Exception as exc:  # the one place that catches everything: bugs are logged, not shown raw
         if isinstance(exc, typer.TyperException):  # usage errors: typer prints them itself
             exc.show()
             sys.exit(exc.exit_code)

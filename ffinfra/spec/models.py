@@ -368,15 +368,21 @@ class AcceptanceSpec(Model):
     """Pass marks for `ffinfra test`. Unset values are derived from the hardware (see `ffinfra show`)."""
 
     line_rate_fraction: Ratio = Field(0.9, description="pass mark as a fraction of line rate (NVIDIA, aznhc: 90%)")
-    ib_write_bw_gbit: float | None = Field(None, gt=0, description="ib_write_bw per port, Gb/s; default: fraction × link rate")
-    iperf3_gbit: float | None = Field(None, gt=0, description="iperf3 between nodes, Gb/s; default: fraction × Ethernet rate")
+    ib_write_bw_gbit: float | None = Field(
+        None, gt=0, description="ib_write_bw per port, Gb/s; default: fraction × link rate"
+    )
+    iperf3_gbit: float | None = Field(
+        None, gt=0, description="iperf3 between nodes, Gb/s; default: fraction × Ethernet rate"
+    )
     nccl_busbw_gbyte: float | None = Field(
         None,
         gt=0,
         description="all_reduce_perf busbw across nodes, GB/s; default: fraction × the NIC's GB/s (an upper bound: "
         "PCIe nodes reach far less, e.g. ~4 GB/s on Fire-Flyer 2, paper §IV-D2; calibrate it)",
     )
-    hfreduce_gbyte: float | None = Field(None, gt=0, description="HFReduce allreduce, GB/s (paper: 6.3-8.1); no default")
+    hfreduce_gbyte: float | None = Field(
+        None, gt=0, description="HFReduce allreduce, GB/s (paper: 6.3-8.1); no default"
+    )
     storage_read_gbyte_per_client: float | None = Field(
         None, gt=0, description="3FS read per client node, GB/s; default: fraction × the client's IB GB/s"
     )

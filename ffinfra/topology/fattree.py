@@ -133,12 +133,17 @@ def _interzone_links(spec: ClusterSpec, dims: list[ZoneDims], spines_by_zone: di
     if f.design != "single-subnet" or f.inter_zone.links == 0 or f.inter_zone.level != "spine":
         return []
     next_port = {s.name: z.leaves * z.links_per_spine + 1 for z in dims for s in spines_by_zone[z.name]}
+    # Round-robin over each zone's spines across all its peer zones (not restarting at spine 1 for every pair),
+    # so no spine carries more than ceil(links × (zones - 1) / spines) inter-zone ports, as dims.py budgets.
+    turn = {z.name: 0 for z in dims}
     out: list[Link] = []
     for i, za in enumerate(dims):
         for zb in dims[i + 1 :]:
             sa, sb = spines_by_zone[za.name], spines_by_zone[zb.name]
-            for j in range(f.inter_zone.links):
-                a, b = sa[j % len(sa)], sb[j % len(sb)]
+            for _ in range(f.inter_zone.links):
+                a, b = sa[turn[za.name] % len(sa)], sb[turn[zb.name] % len(sb)]
+                turn[za.name] += 1
+                turn[zb.name] += 1
                 out.append(Link(a.name, next_port[a.name], b.name, next_port[b.name], "interzone", za.name))
                 next_port[a.name] += 1
                 next_port[b.name] += 1

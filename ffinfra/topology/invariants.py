@@ -47,14 +47,8 @@ def check_invariants(topo: Topology) -> list[Finding]:
 def _balance(topo: Topology) -> list[Finding]:
     """Each node type spreads evenly over the leaves of its zone (paper §VI-A2): counts differ by ≤ 1."""
     out: list[Finding] = []
-    role = {h.name: h.role for h in topo.hosts}
     for z in topo.zones:
-        leaves = topo.switches_in(z.name, "leaf")
-        by_role: dict[str, list[int]] = defaultdict(lambda: [0] * len(leaves))
-        for i, leaf in enumerate(leaves):
-            for p in topo.ports_by_leaf[leaf.name]:
-                by_role[role[p.host]][i] += 1
-        for r, counts in by_role.items():
+        for r, counts in topo.roles_per_leaf(z.name).items():
             if max(counts) - min(counts) > 1:
                 out.append(
                     error("FF-TOPO-005", ("nodes",), f"{r} ports spread unevenly over {z.name} leaves: {counts}")

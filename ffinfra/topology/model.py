@@ -176,6 +176,16 @@ class Topology:
             ports.sort(key=lambda p: p.leaf_port)
         return out
 
+    def roles_per_leaf(self, zone: str) -> dict[str, list[int]]:
+        """Role → host ports on each leaf of the zone, in leaf order (placement balance, `show`)."""
+        leaves = self.switches_in(zone, "leaf")
+        role = {h.name: h.role for h in self.hosts}
+        out: dict[str, list[int]] = {}
+        for i, leaf in enumerate(leaves):
+            for p in self.ports_by_leaf[leaf.name]:
+                out.setdefault(role[p.host], [0] * len(leaves))[i] += 1
+        return out
+
     def zone_dims(self, zone: str) -> ZoneDims:
         return next(z for z in self.zones if z.name == zone)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ffinfra.topology.model import Topology
@@ -61,7 +61,6 @@ def summarize(topo: Topology) -> Summary:
     by_group = Counter(h.group for h in hosts)
     by_role = Counter(h.role for h in hosts)
     gpus = sum((topo.profile(h).gpus.count if topo.profile(h).gpus else 0) for h in hosts)
-    role = {h.name: h.role for h in hosts}
     spine_ports_used: Counter[str] = Counter()
     for link in topo.links:
         if link.kind == "uplink":
@@ -71,12 +70,8 @@ def summarize(topo: Topology) -> Summary:
             spine_ports_used[link.b] += 1
     zones = []
     for z in topo.zones:
-        leaves = topo.switches_in(z.name, "leaf")
         spines = topo.switches_in(z.name, "spine")
-        per_leaf: dict[str, list[int]] = defaultdict(lambda: [0] * len(leaves))
-        for i, leaf in enumerate(leaves):
-            for p in topo.ports_by_leaf[leaf.name]:
-                per_leaf[role[p.host]][i] += 1
+        per_leaf = topo.roles_per_leaf(z.name)
         groups = Counter(h.group for h in hosts if any(p.zone == z.name for p in h.ports))
         total_up = z.leaves * z.uplinks
         zones.append(
