@@ -63,12 +63,74 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
     return out
 
 
-def all_codes() -> dict[str, str]:
-    """Every code a user may meet, with a one-line summary (for docs and --suppress help)."""
+# Codes emitted outside the rules: while loading, resolving node groups and choosing subnet managers.
+OTHER_CODES = {
+    "FF-YAML-001": "YAML syntax, duplicate keys, empty file",
+    "FF-SPEC-001": "schema: unknown key, missing key, wrong type or value",
+    "FF-INV-001": "inventory CSV: bad header, row, MAC or GUID",
+    "FF-NODE-006": "node group refers to an unknown hardware profile",
+    "FF-NODE-008": "node group count exceeds its hostlist",
+    "FF-NET-014": "node group pinned to an unknown zone",
+    "FF-STO-001": "storage ratio impossible (no storage group, too few names, zero nodes)",
+    "FF-SM-001": "subnet manager host unknown or without an IB port",
+    "FF-SM-002": "a subnet has no host that can run its SM",
+}
+
+
+# One line per rule code for `ffinfra codes` and the README; a code missing here shows its rule's summary.
+CODE_DOCS = {
+    "FF-HW-001": "per-GPU lists (pci, numa, root_ports) have one entry per GPU",
+    "FF-HW-002": "GPU and NIC NUMA nodes exist on the CPU",
+    "FF-HW-003": "NVLink pairs join two distinct GPUs, each GPU in one pair",
+    "FF-NET-001": "leaf down + up ports fit the switch radix",
+    "FF-NET-002": "host ports fit the zone (leaves × down ports; FF2: 800 per zone)",
+    "FF-NET-003": "spine ports fit the radix (leaves × links per spine + inter-zone links)",
+    "FF-NET-004": "dual-homed storage has one IB port per zone; separate subnets need storage in every zone",
+    "FF-NET-005": "leaf-level inter-zone links in one subnet are refused (ftree/updn lose cross-zone routes)",
+    "FF-NET-006": "OpenSM ftree needs LMC 0",
+    "FF-NET-007": "uplinks per leaf are a multiple of the spines (symmetric fat-tree for ftree)",
+    "FF-NET-008": "every host CA, storage above all, is in OpenSM's compute-node list",
+    "FF-NET-009": "zones in one subnet are joined by at least one link",
+    "FF-NET-010": "no switch links between zones that are separate subnets",
+    "FF-NET-011": "leaves with fewer hosts than spines leave some spines idle (warning)",
+    "FF-NET-012": "leaf_uplinks overrides oversubscription (warning)",
+    "FF-NET-013": "every zone has hosts",
+    "FF-NET-016": "every leaf carries at least one host",
+    "FF-NET-017": "minhop/dnup on a fat-tree can form credit loops (note)",
+    "FF-NET-018": "host HCAs run at the fabric's link rate (warning)",
+    "FF-NET-020": "management, BMC and IPoIB pools have an address for every node",
+    "FF-NET-021": "gateways lie inside their subnet",
+    "FF-NODE-001": "hostnames are unique across groups",
+    "FF-NODE-002": "MAC addresses are unique",
+    "FF-NODE-003": "IP addresses are unique (overlapping ip_offset ranges, CSV overrides)",
+    "FF-NODE-004": "IB GUIDs are unique",
+    "FF-NODE-005": "inventory CSV rows name nodes of the spec",
+    "FF-NODE-009": "compute and storage nodes have an InfiniBand NIC (warning)",
+    "FF-NODE-010": "inventory CSV lists one GUID per IB NIC (warning)",
+    "FF-QOS-001": "each traffic class's VL is below max_vls",
+    "FF-QOS-002": "traffic classes have distinct SLs (warning)",
+    "FF-QOS-003": "traffic classes sharing a VL are not isolated (note)",
+    "FF-SCHED-001": "Slurm partitions name existing node groups",
+    "FF-SCHED-002": "at most one default Slurm partition",
+    "FF-SCHED-003": "a controller node exists for slurmctld",
+    "FF-STO-002": "at least `replication` storage nodes (3FS chains)",
+    "FF-STO-003": "storage profiles have NVMe disks for 3FS targets",
+    "FF-STO-004": "3FS enabled needs storage nodes",
+    "FF-STO-005": "3FS mgmtd/meta hosts are nodes of the spec",
+}
+
+
+def rule_codes() -> dict[str, str]:
+    """Codes the registered rules may emit, with the rule's one-line summary."""
     from ffinfra.checks import fabric, hardware, network, nodes, qos, scheduler, storage  # noqa: F401
 
     codes: dict[str, str] = {}
     for r in RULES:
         for c in r.codes:
-            codes.setdefault(c, r.summary)
+            codes.setdefault(c, CODE_DOCS.get(c, r.summary))
     return codes
+
+
+def all_codes() -> dict[str, str]:
+    """Every code a user may meet, with a one-line summary (for docs and --suppress help)."""
+    return dict(sorted({**OTHER_CODES, **rule_codes()}.items()))

@@ -233,21 +233,10 @@ def codes():
     """List every finding code with what it checks (use them with --suppress or validation.suppress)."""
     from ffinfra.checks import all_codes
 
-    extra = {
-        "FF-YAML-001": "YAML syntax, duplicate keys, empty file",
-        "FF-SPEC-001": "schema: unknown key, missing key, wrong type or value",
-        "FF-INV-001": "inventory CSV: bad header, row, MAC or GUID",
-        "FF-NODE-006": "node group refers to an unknown hardware profile",
-        "FF-NODE-008": "node group count exceeds its hostlist",
-        "FF-NET-014": "node group pinned to an unknown zone",
-        "FF-STO-001": "storage ratio impossible (no storage group, too few names, zero nodes)",
-        "FF-SM-001": "subnet manager host unknown or without an IB port",
-        "FF-SM-002": "a subnet has no host that can run its SM",
-    }
     table = Table(show_edge=False)
     table.add_column("code")
     table.add_column("checks")
-    for code, text in sorted({**all_codes(), **extra}.items()):
+    for code, text in all_codes().items():
         table.add_row(code, text)
     console.out.print(table)
 
