@@ -41,9 +41,9 @@ LinkRate = Literal["EDR", "HDR100", "HDR", "NDR200", "NDR", "XDR"]
 class CpuSpec(Model):
     model: str = Field("x86_64", description="CPU model, for humans and Slurm features")
     vendor: Literal["amd", "intel", "arm"] = Field("amd", description="for the NCCL topology file")
-    sockets: int = Field(1, ge=1, le=8)
-    cores_per_socket: int = Field(ge=1, le=512)
-    threads_per_core: int = Field(1, ge=1, le=8)
+    sockets: int = Field(1, ge=1, le=8, description="CPU sockets")
+    cores_per_socket: int = Field(ge=1, le=512, description="physical cores per socket")
+    threads_per_core: int = Field(1, ge=1, le=8, description="SMT threads per core")
     numa_nodes: int | None = Field(None, ge=1, le=64, description="NUMA nodes; default one per socket")
 
     @property
@@ -58,9 +58,11 @@ class CpuSpec(Model):
 class GpuSpec(Model):
     model: str = Field(description="e.g. A100-PCIE-40GB")
     slurm_type: str = Field("gpu", pattern=r"^[a-z0-9_]+$", description="Slurm GRES type, e.g. a100")
-    count: int = Field(ge=1, le=64)
-    memory_gb: int = Field(ge=1)
-    compute_capability: str = Field("8.0", pattern=r"^\d+\.\d+$")
+    count: int = Field(ge=1, le=64, description="GPUs per node")
+    memory_gb: int = Field(ge=1, description="memory per GPU")
+    compute_capability: str = Field(
+        "8.0", pattern=r"^\d+\.\d+$", description="CUDA compute capability (A100 8.0, H100 9.0)"
+    )
     pci: list[str] | None = Field(None, description="PCI bus id per GPU, e.g. 0000:01:00.0")
     numa: list[int] | None = Field(None, description="NUMA node per GPU; default: GPUs split evenly over nodes")
     root_ports: list[int] | None = Field(
@@ -71,17 +73,17 @@ class GpuSpec(Model):
 
 class NicSpec(Model):
     device: str = Field(pattern=r"^[A-Za-z0-9_.:-]+$", description="kernel/RDMA device name: mlx5_0, eno1")
-    kind: Literal["infiniband", "ethernet"]
-    rate_gbps: int = Field(ge=1, le=3200)
-    ports: int = Field(1, ge=1, le=2)
-    numa: int = Field(0, ge=0)
+    kind: Literal["infiniband", "ethernet"] = Field(description="infiniband: an HCA cabled to a leaf")
+    rate_gbps: int = Field(ge=1, le=3200, description="line rate per port")
+    ports: int = Field(1, ge=1, le=2, description="ports per card (each is cabled)")
+    numa: int = Field(0, ge=0, description="NUMA node the card hangs off (NCCL/HFReduce binding)")
     pci: str | None = Field(None, pattern=r"^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
     netdev: str | None = Field(None, description="netdev for IPoIB / sockets (ib0, eno1); default from device")
 
 
 class NvmeSpec(Model):
-    count: int = Field(0, ge=0, le=64)
-    size_tb: float = Field(0, ge=0)
+    count: int = Field(0, ge=0, le=64, description="data disks per node")
+    size_tb: float = Field(0, ge=0, description="size of one disk, TB")
     model: str = ""
 
 
@@ -92,6 +94,16 @@ class HardwareProfile(Model):
     gpus: GpuSpec | None = Field(None, description="GPUs; omit for CPU-only nodes")
     nics: list[NicSpec] = Field(default_factory=list, description="InfiniBand HCAs and Ethernet NICs")
     nvme: NvmeSpec = Field(NvmeSpec(), description="data NVMe disks (3FS targets on storage nodes)")
+
+    @field_validator("nics")
+    @classmethod
+    def _unique_devices(cls, v: list[NicSpec]) -> list[NicSpec]:
+        # ports are keyed by (host, device): two NICs with one name would be cabled as one
+        devices = [n.device for n in v]
+        for d in devices:
+            if devices.count(d) > 1:
+                raise ValueError(f"NIC device {d!r} appears twice: give each NIC its own device name")
+        return v
 
     @property
     def ib_nics(self) -> list[NicSpec]:
@@ -108,7 +120,7 @@ NodeRole = Literal["compute", "storage", "management", "controller", "login"]
 
 
 class NodeGroupSpec(Model):
-    role: NodeRole
+    role: NodeRole = Field(description="what the nodes do; decides placement order, Slurm, 3FS, SM choice")
     hostnames: str = Field(description="hostlist expression, e.g. gpu[0001-1250]")
     count: int | None = Field(
         None, ge=0, description="take the first COUNT names; storage may derive it from storage.ratio"
@@ -168,10 +180,10 @@ class SubnetManagerSpec(Model):
         default_factory=list,
         description="SM host per subnet (one per zone in the zone-subnets design); default: first management node",
     )
-    routing_engine: RoutingEngine = "ftree"
-    lmc: int = Field(0, ge=0, le=7)
-    sm_priority: int = Field(15, ge=0, le=15)
-    sweep_interval: int = Field(10, ge=0)
+    routing_engine: RoutingEngine = Field("ftree", description="OpenSM routing engine (static routing, paper §VI-A2)")
+    lmc: int = Field(0, ge=0, le=7, description="LID mask control; ftree needs 0")
+    sm_priority: int = Field(15, ge=0, le=15, description="SM priority (15 wins)")
+    sweep_interval: int = Field(10, ge=0, description="seconds between light sweeps")
     cn_roles: list[NodeRole] = Field(
         default_factory=lambda: ["compute", "storage", "management", "controller", "login"],
         description="roles listed in OpenSM's cn_guid_file; storage must stay in it (storage↔storage routes)",
@@ -189,22 +201,31 @@ class PartitionsSpec(Model):
 
 
 class FabricSpec(Model):
-    switch_model: str = "QM8700"
+    switch_model: str = Field("QM8700", description="switch model, for people and the cabling sheet")
     radix: int = Field(40, ge=4, le=256, description="ports per switch")
-    link_rate: LinkRate = "HDR"
+    link_rate: LinkRate = Field("HDR", description="IB link rate of every cable")
     design: Literal["zone-subnets", "single-subnet"] = Field(
         "zone-subnets",
         description="zone-subnets: each zone its own subnet and SM, storage dual-homed; "
         "single-subnet: one SM, zones joined by spine-level links",
     )
-    zones: list[ZoneSpec] = Field(min_length=1)
+    zones: list[ZoneSpec] = Field(min_length=1, description="fat-tree zones (Fire-Flyer 2: two)")
     oversubscription: float = Field(1.0, ge=1.0, le=16.0, description="leaf down:up port ratio")
     leaf_uplinks: int | None = Field(None, ge=1, description="uplinks per leaf; default from oversubscription")
-    inter_zone: InterZoneSpec = InterZoneSpec()
-    subnet_manager: SubnetManagerSpec = SubnetManagerSpec()
-    partitions: PartitionsSpec = PartitionsSpec()
-    mtu: Literal[2048, 4096] = 4096
+    inter_zone: InterZoneSpec = Field(InterZoneSpec(), description="links joining zones (single-subnet design)")
+    subnet_manager: SubnetManagerSpec = Field(SubnetManagerSpec(), description="OpenSM settings")
+    partitions: PartitionsSpec = Field(PartitionsSpec(), description="IB partition keys")
+    mtu: Literal[2048, 4096] = Field(4096, description="IB MTU of the partitions")
     guid_oui: str = Field("0x0002c9", pattern=r"^0x[0-9a-fA-F]{6}$", description="OUI of synthetic GUIDs")
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_zones(cls, v: list[ZoneSpec]) -> list[ZoneSpec]:
+        names = [z.name for z in v]
+        for n in names:
+            if names.count(n) > 1:
+                raise ValueError(f"zone name {n!r} appears twice: zones are told apart by name")
+        return v
 
     @property
     def lane_gbps(self) -> str:
@@ -219,9 +240,9 @@ class FabricSpec(Model):
 
 
 class SubnetSpec(Model):
-    cidr: str
+    cidr: str = Field(description="network, e.g. 10.0.0.0/16")
     first_host: int = Field(10, ge=1, description="offset of the first address handed out")
-    gateway: str | None = None
+    gateway: str | None = Field(None, description="default gateway, inside cidr")
 
     @field_validator("cidr")
     @classmethod
@@ -238,11 +259,11 @@ class SubnetSpec(Model):
 
 
 class NetworkSpec(Model):
-    domain: str = Field("cluster", pattern=r"^[a-z0-9.-]+$")
-    management: SubnetSpec
+    domain: str = Field("cluster", pattern=r"^[a-z0-9.-]+$", description="DNS domain of the hosts")
+    management: SubnetSpec = Field(description="management Ethernet: SSH, Slurm, NCCL bootstrap")
     management_interface: str = Field("eno1", description="netdev of the management NIC on every node")
-    bmc: SubnetSpec | None = None
-    ipoib: SubnetSpec | None = None
+    bmc: SubnetSpec | None = Field(None, description="BMC network (Redfish/IPMI)")
+    ipoib: SubnetSpec | None = Field(None, description="IPoIB addresses, host-<name>-ib")
 
 
 # --------------------------------------------------------------------------------------------- storage
@@ -280,8 +301,8 @@ class ThreeFsSpec(Model):
 
 
 class StorageSpec(Model):
-    ratio: StorageRatioSpec | None = None
-    threefs: ThreeFsSpec = ThreeFsSpec()
+    ratio: StorageRatioSpec | None = Field(None, description="derive the storage node count")
+    threefs: ThreeFsSpec = Field(ThreeFsSpec(), description="3FS settings")
 
 
 # --------------------------------------------------------------------------------------------- QoS
@@ -301,10 +322,10 @@ class TrafficClassesSpec(Model):
 
 
 class QosSpec(Model):
-    enabled: bool = True
-    max_vls: Literal[1, 2, 4, 8, 15] = 4
+    enabled: bool = Field(True, description="turn on OpenSM QoS (SL2VL + VL arbitration)")
+    max_vls: Literal[1, 2, 4, 8, 15] = Field(4, description="data VLs to program")
     high_limit: int = Field(0, ge=0, le=255, description="0: everything in the low-priority table")
-    classes: TrafficClassesSpec = TrafficClassesSpec()
+    classes: TrafficClassesSpec = Field(TrafficClassesSpec(), description="the four traffic classes")
 
 
 # --------------------------------------------------------------------------------------------- scheduler
@@ -313,7 +334,7 @@ class QosSpec(Model):
 class SlurmPartitionSpec(Model):
     name: Name
     groups: list[str] = Field(min_length=1, description="node groups in the partition")
-    default: bool = False
+    default: bool = Field(False, description="the partition jobs land in without -p")
     max_time: str = Field("INFINITE", pattern=r"^(INFINITE|UNLIMITED|\d+(-\d+)?(:\d+){0,2})$")
 
 
@@ -328,8 +349,8 @@ class SlurmSpec(Model):
 
 
 class SchedulerSpec(Model):
-    kind: Literal["slurm"] = "slurm"
-    slurm: SlurmSpec = SlurmSpec()
+    kind: Literal["slurm"] = Field("slurm", description="the scheduler (Slurm today)")
+    slurm: SlurmSpec = Field(SlurmSpec(), description="Slurm settings")
 
 
 # --------------------------------------------------------------------------------------------- tuning
