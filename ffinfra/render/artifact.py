@@ -10,8 +10,10 @@ from dataclasses import dataclass
 class Artifact:
     path: str  # relative path in the build tree, e.g. opensm/z0/opensm.conf
     content: str
-    component: str  # opensm, fabric, slurm, nccl, os, inventory, hosts
-    targets: str  # who receives it: "all", "group:<name>", "role:<role>", "host:<name>", "operator"
+    component: str  # opensm, fabric, slurm, nccl, hfreduce, os, inventory, hosts
+    # who receives it: "all", "group:<name>", "role:<role>", "host:<name>", "profile:<hardware profile>" (every
+    # host whose node group uses that profile), "operator"
+    targets: str
     dest: str = ""  # absolute path on the target host, when it is installed there
     mode: int = 0o644
 

@@ -7,13 +7,23 @@ from collections.abc import Callable
 from ffinfra.render.acceptance import render_acceptance
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.fabric import render_fabric
+from ffinfra.render.hosts import render_hosts
+from ffinfra.render.inventory import render_inventory
+from ffinfra.render.nccl import render_nccl
 from ffinfra.render.opensm import render_opensm
+from ffinfra.render.ostune import render_ostune
+from ffinfra.render.slurm import render_slurm
 from ffinfra.topology.model import Topology
 
 RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
     render_opensm,
     render_fabric,
     render_acceptance,
+    render_slurm,
+    render_nccl,
+    render_ostune,
+    render_hosts,
+    render_inventory,
 ]
 
 
