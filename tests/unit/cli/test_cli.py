@@ -76,7 +76,7 @@ def test_show_reports_ff2_zones_and_picture(monkeypatch, capsys):
     s = json.loads(out)
     assert [(z["name"], z["spines"], z["leaves"]) for z in s["zones"]] == [("z0", 20, 40), ("z1", 20, 40)]
     assert all(z["host_ports_used"] <= z["host_ports_total"] == 800 for z in s["zones"])
-    assert sum(s["nodes_by_group"].values()) == 1420
+    assert sum(s["nodes_by_group"].values()) == 1424
     code, out, _ = run(monkeypatch, capsys, "show", "ff2")
     assert code == 0
     assert "20 spines" in out and "40 leaves" in out and "storage NICs in every zone" in out

@@ -45,9 +45,9 @@ def all_hosts(inv) -> dict:
     return out
 
 
-def test_inventory_loads_with_safe_load_and_has_1420_hosts_for_ff2(stack):
+def test_inventory_loads_with_safe_load_and_has_1424_hosts_for_ff2(stack):
     inv = yaml.safe_load(files(stack("ff2"))["inventory/hosts.yml"])
-    assert len(all_hosts(inv)) == 1420 == len(stack("ff2").hosts)
+    assert len(all_hosts(inv)) == 1424 == len(stack("ff2").hosts)
 
 
 @pytest.mark.parametrize("name", ["lab", "small", "ff2", "ff2-single"])
@@ -100,7 +100,7 @@ def test_zone_groups_partition_the_hosts_by_primary_zone(stack):
     z0, z1 = set(group_hosts(inv, "zone_z0")), set(group_hosts(inv, "zone_z1"))
     assert not z0 & z1
     assert z0 | z1 == {h.name for h in topo.hosts}
-    assert "gpu0001" in z0 and "gpu1232" in z1
+    assert "gpu0001" in z0 and "gpu1236" in z1
 
 
 def test_service_groups(stack):

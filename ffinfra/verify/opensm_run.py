@@ -1,0 +1,163 @@
+"""One-shot OpenSM (`opensm -o -F <conf>`) against ibsim, and what its log says about the sweep.
+
+OpenSM takes most bad input without failing: a malformed cn_guid_file or an unknown engine name makes it route
+with minhop, a partitions syntax error puts every port in the default partition (ib-probe §7.2). So success
+here is: exit 0, SUBNET UP, "<expected engine> tables configured on all switches", and no fallback, ERR or
+unrecognized-option line anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ffinfra.verify.tools import ToolRun, run_tool, tail
+
+ENGINE_RE = re.compile(r"(\S+) tables configured on all switches")
+# Lower-case substrings of log/stdout lines that mean OpenSM did not do what its config asked.
+FALLBACK_MARKERS = (
+    "falling back",  # "Failed reading guid files - falling back to default routing", LMC > 0 with ftree
+    "not a fat-tree",  # "Fabric topology is not a fat-tree"
+    "hasn't been identified as fattree",
+    "cannot build lid matrices",  # "ftree: cannot build lid matrices" (the engine gave up)
+    "cannot find or setup routing engine",  # routing_engine typo → minhop
+    "retrying with default config",  # partitions.conf error → everyone a full member of the default partition
+    "parse error",  # partitions.conf / qos policy syntax
+)
+UNRECOGNIZED = "unrecognized token"  # unknown opensm.conf key (stdout)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSMLog:
+    engine: str | None  # engine of the last "<engine> tables configured on all switches"
+    subnet_up: bool
+    fallbacks: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()  # " ERR " lines
+    unrecognized: tuple[str, ...] = ()  # "Unrecognized token" lines (unknown config keys)
+
+
+def _strip_prefix(line: str) -> str:
+    """Drop the timestamp/thread prefix of an OpenSM log line: 'Nov 28 13:05:15 807207 [655566C0] 0x02 -> '."""
+    _, sep, rest = line.partition(" -> ")
+    return rest if sep else line.strip()
+
+
+def parse_opensm_log(log: str, stdout: str = "") -> OpenSMLog:
+    """Pure: summarize an OpenSM log (and optionally its stdout)."""
+    engine: str | None = None
+    subnet_up = False
+    fallbacks: list[str] = []
+    errors: list[str] = []
+    unrecognized: list[str] = []
+    for raw in log.splitlines():
+        low = raw.lower()
+        if m := ENGINE_RE.search(raw):
+            engine = m.group(1)
+        if "SUBNET UP" in raw:
+            subnet_up = True
+        if " ERR " in raw:
+            errors.append(_strip_prefix(raw))
+        if any(k in low for k in FALLBACK_MARKERS):
+            fallbacks.append(_strip_prefix(raw))
+        if UNRECOGNIZED in low:
+            unrecognized.append(_strip_prefix(raw))
+    for raw in stdout.splitlines():
+        low = raw.lower()
+        if UNRECOGNIZED in low:
+            unrecognized.append(raw.strip())
+        elif any(k in low for k in FALLBACK_MARKERS):
+            fallbacks.append(raw.strip())
+    dedup = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731 - keep first-seen order
+    return OpenSMLog(engine, subnet_up, dedup(fallbacks), dedup(errors), dedup(unrecognized))
+
+
+def expected_engine(routing_engine: str) -> str:
+    """The engine OpenSM should report: the first of a fallback chain ("ftree,updn" → ftree)."""
+    return routing_engine.split(",")[0].strip()
+
+
+def conf_value(conf_text: str, key: str) -> str | None:
+    """Value of `key` in an opensm.conf ("key value" lines, # comments)."""
+    for line in conf_text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2 and parts[0] == key:
+            return parts[1].strip()
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSMResult:
+    subnet: str
+    rc: int
+    seconds: float
+    expected_engine: str
+    log: OpenSMLog
+    log_path: Path
+    output_tail: str = ""
+    argv: tuple[str, ...] = field(default=(), repr=False)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.rc in (124, 137)
+
+    @property
+    def problems(self) -> list[str]:
+        p: list[str] = []
+        if self.timed_out:
+            p.append("opensm timed out")
+        elif self.rc != 0:
+            p.append(f"opensm exited with status {self.rc}")
+        if not self.log.subnet_up:
+            p.append("no SUBNET UP in the OpenSM log")
+        if self.log.engine != self.expected_engine:
+            got = f"{self.log.engine} tables" if self.log.engine else "no '<engine> tables configured' line"
+            p.append(f"expected '{self.expected_engine} tables configured on all switches', got {got}")
+        p += [f"fallback: {x}" for x in self.log.fallbacks]
+        p += [f"error: {x}" for x in self.log.errors]
+        p += [f"config: {x}" for x in self.log.unrecognized]
+        return p
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def run_opensm(
+    conf: Path,
+    env: Mapping[str, str],
+    *,
+    subnet: str,
+    engine: str,
+    cache_dir: Path,
+    timeout_s: float = 120.0,
+) -> OpenSMResult:
+    """One sweep of OpenSM with config `conf` (its log_file must be writable; it is truncated first).
+
+    `env` comes from IbSim.env(<SM node>); `cache_dir` gets guid2lid etc. and must be private to this subnet.
+    """
+    conf = Path(conf)
+    log_value = conf_value(conf.read_text(), "log_file")
+    log_path = Path(log_value) if log_value else cache_dir / "opensm.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")  # accum_log_file defaults to TRUE: start each run with an empty log
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    run_env = dict(env)
+    run_env["OSM_CACHE_DIR"] = f"{cache_dir}/"
+    run_env["OSM_TMP_DIR"] = f"{cache_dir}/"
+    args = ["opensm", "-o", "-F", str(conf)]
+    if not log_value:
+        args += ["-f", str(log_path)]
+    r: ToolRun = run_tool(args, run_env, timeout_s, cwd=cache_dir)
+    log_text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return OpenSMResult(
+        subnet=subnet,
+        rc=r.rc,
+        seconds=r.seconds,
+        expected_engine=expected_engine(engine),
+        log=parse_opensm_log(log_text, r.stdout + r.stderr),
+        log_path=log_path,
+        output_tail=tail(r.stdout + r.stderr),
+        argv=r.argv,
+    )
