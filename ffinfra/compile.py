@@ -38,10 +38,20 @@ class Compiled:
 
 
 def _finish(findings: list[Finding], lm: LineMap, suppress: set[str], strict: bool) -> list[Finding]:
-    kept = [f.located(lm) for f in findings if f.code not in suppress]
+    # Only warnings and notes can be silenced: compiling past an error builds a fabric on broken premises
+    # (duplicate names or addresses, leaves over their radix). An error whose code the user tried to suppress
+    # stays, and says so.
+    kept = []
+    for f in findings:
+        if f.code in suppress and not f.is_blocking:
+            continue
+        if f.code in suppress:
+            note = "errors cannot be suppressed; only warnings and notes can"
+            f = Finding(f.code, f.severity, f.path, f.message, f"{f.hint}; {note}" if f.hint else note, f.location)
+        kept.append(f.located(lm))
     threshold = Severity.WARNING if strict else Severity.ERROR
     if any(f.severity >= threshold for f in kept):
-        raise SpecInvalid(sorted(kept, key=_order))
+        raise SpecInvalid(sorted(kept, key=_order), strict=strict)
     return sorted(kept, key=_order)
 
 

@@ -21,10 +21,14 @@ class UserError(FfinfraError):
 class SpecInvalid(UserError):
     """The spec failed validation; carries every finding, not just the first."""
 
-    def __init__(self, findings: list[Finding]):
+    def __init__(self, findings: list[Finding], strict: bool = False):
         self.findings = findings
+        self.strict = strict
         errors = sum(1 for f in findings if f.is_blocking)
-        super().__init__(f"spec is invalid: {errors} error(s)")
+        if errors or not strict:
+            super().__init__(f"spec is invalid: {errors} error(s)")
+        else:
+            super().__init__("spec fails --strict: warnings are fatal")
 
 
 class StackNotFound(UserError):

@@ -98,6 +98,7 @@ CODE_DOCS = {
     "FF-NET-016": "every leaf carries at least one host",
     "FF-NET-017": "minhop/dnup on a fat-tree can form credit loops (note)",
     "FF-NET-018": "host HCAs run at the fabric's link rate (warning)",
+    "FF-NET-019": "leaves whose host count is not a multiple of the uplinks skew ftree's uplink loads (note)",
     "FF-NET-020": "management, BMC and IPoIB pools have an address for every node",
     "FF-NET-021": "gateways lie inside their subnet",
     "FF-NODE-001": "hostnames are unique across groups",

@@ -37,14 +37,20 @@ def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
                 (*p, "leaves") if ctx.spec.fabric.zones[z.index].leaves else p,
                 f"zone {z.name!r} has {z.host_ports} host ports but {z.leaves} leaves × {z.downlinks} down ports "
                 f"= {z.capacity}",
-                f"add leaves (spines allow {max(0, f.radix - z.interzone_ports_per_spine) // max(1, z.links_per_spine)}),"
+                f"add leaves (spines allow "
+                f"{max(0, f.radix - z.interzone_ports_per_spine) // max(1, z.links_per_spine)}),"
                 f" move nodes to another zone, or add a zone. {FF2_HINT}",
             )
-        elif z.max_hosts_per_leaf + z.uplinks > f.radix:
+        max_leaves = max(0, f.radix - z.interzone_ports_per_spine) // z.links_per_spine if z.links_per_spine else 0
+        if f.zones[z.index].leaves is None and z.links_per_spine and z.leaves > max_leaves:
+            # Leaves are derived from the hosts: more hosts than the spines can carry leaves for means the zone
+            # is full, as above (FF-NET-003 below then says what it costs the spines).
             yield error(
-                "FF-NET-001",
+                "FF-NET-002",
                 p,
-                f"leaves of {z.name!r} need {z.max_hosts_per_leaf} down + {z.uplinks} up ports > radix {f.radix}",
+                f"zone {z.name!r} has {z.host_ports} host ports but its {z.spines} spines take at most "
+                f"{max_leaves} leaves × {z.downlinks} down ports = {max_leaves * z.downlinks}",
+                f"move nodes to another zone, or add a zone. {FF2_HINT}",
             )
         spine_ports = z.leaves * z.links_per_spine + z.interzone_ports_per_spine
         if z.spines and spine_ports > f.radix:
@@ -66,7 +72,7 @@ def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
             )
 
 
-@rule("FF-NET-007", "FF-NET-011", "FF-NET-012")
+@rule("FF-NET-007", "FF-NET-011", "FF-NET-012", "FF-NET-019")
 def fat_tree_shape(ctx: CheckContext) -> Iterator[Finding]:
     """Every leaf reaches every spine with the same number of links; spines all carry traffic."""
     f = ctx.spec.fabric
@@ -87,13 +93,30 @@ def fat_tree_shape(ctx: CheckContext) -> Iterator[Finding]:
                 "ftree assigns destinations by index, so some spines carry no traffic",
                 "fewer spines or more hosts per leaf",
             )
+    for z in ctx.dims:
+        if not z.host_ports or not z.leaves or z.spines > z.uplinks or z.uplinks % z.spines:
+            continue
+        # OpenSM's ftree deals each remote leaf's hosts round-robin from the first uplink, so every leaf whose
+        # host count is not a multiple of the uplinks adds its remainder to the same first uplinks.
+        lo, extra = divmod(z.host_ports, z.leaves)
+        partial = (extra if (lo + 1) % z.uplinks else 0) + ((z.leaves - extra) if lo % z.uplinks else 0)
+        skew = partial if partial < z.leaves else partial - 1  # partial leaves a leaf sees, besides itself
+        if skew > 1 and z.max_hosts_per_leaf >= z.spines:
+            yield info(
+                "FF-NET-019",
+                _zone_path(ctx, z.index),
+                f"{partial} leaves of {z.name!r} hold a host count that is not a multiple of {z.uplinks} uplinks: "
+                f"ftree loads some uplinks with up to {skew} more destinations than others",
+                "fill leaves to a multiple of the uplinks (Fire-Flyer 2: 20 hosts per leaf) for equal uplink loads",
+            )
     if f.leaf_uplinks is not None and "oversubscription" in ctx.spec.fabric.model_fields_set:
         derived = leaf_uplinks(ctx.spec.model_copy(update={"fabric": f.model_copy(update={"leaf_uplinks": None})}))
         if derived != f.leaf_uplinks:
             yield warning(
                 "FF-NET-012",
                 ("fabric", "leaf_uplinks"),
-                f"leaf_uplinks {f.leaf_uplinks} overrides oversubscription {f.oversubscription:g} (which gives {derived})",
+                f"leaf_uplinks {f.leaf_uplinks} overrides oversubscription {f.oversubscription:g} "
+                f"(which gives {derived})",
                 "set only one of them",
             )
 

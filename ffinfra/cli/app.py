@@ -257,7 +257,7 @@ def main() -> None:
         sys.exit(rc if isinstance(rc, int) else 0)
     except SpecInvalid as exc:
         console.print_findings(exc.findings)
-        console.err.print(f"[bold red]✗[/] spec is invalid: {console.count_line(exc.findings)}")
+        console.err.print(f"[bold red]✗[/] {exc}: {console.count_line(exc.findings)}")
         sys.exit(1)
     except FfinfraError as exc:
         console.err.print(f"[bold red]error:[/] {exc}", markup=True)

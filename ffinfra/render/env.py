@@ -10,7 +10,6 @@ from typing import Any
 import jinja2
 
 
-
 def templates_dir() -> Path:
     if env := os.environ.get("FFINFRA_TEMPLATES"):
         return Path(env)

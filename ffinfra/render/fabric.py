@@ -59,15 +59,14 @@ def node_records(topo: Topology) -> list[NodeRecord]:
     for s in topo.switches:
         lines = tuple(sorted(by_switch[s.name], key=lambda x: x.port))
         records.append(NodeRecord("Switch", s.radix, s.nodeid, s.name, s.guid, lines))
-    for (host, nic), ports in hca_ports.items():
+    for (host, _nic), ports in hca_ports.items():
         lines = tuple(
             PortLine(p.port, sw[p.leaf].nodeid, p.leaf_port, p.leaf, None) for p in sorted(ports, key=lambda q: q.port)
         )
         first = ports[0]
         nports = topo.spec.hardware[topo.host_by_name[host].profile_name].ib_nics[first.nic_index].ports
-        records.append(
-            NodeRecord("Ca", nports, first.nodeid, first.description, first.node_guid, lines, {p.port: p.port_guid for p in ports})
-        )
+        own = {p.port: p.port_guid for p in ports}
+        records.append(NodeRecord("Ca", nports, first.nodeid, first.description, first.node_guid, lines, own))
 
     return records
 
@@ -80,9 +79,8 @@ def render_fabric(topo: Topology) -> list[Artifact]:
     ctx = {"hdr": hdr, "records": records, "topo": topo, "link": f"{WIDTH[rate]}{SPEED[rate]}"}
     cables = []
     for link in topo.links:
-        peer_kind = "host" if link.kind == "host" else ("spine" if link.kind == "uplink" else "spine")
         a_name = f"{link.a} {link.a_nic}" if link.kind == "host" else link.a
-        cables.append((link.zone, link.b, link.b_port, a_name, link.a_port, link.kind, peer_kind))
+        cables.append((link.zone, link.b, link.b_port, a_name, link.a_port, link.kind))
     cables.sort(key=lambda c: (c[1], c[2]))
     return [
         Artifact(

@@ -71,9 +71,9 @@ def expand(expr: str) -> list[str]:
             raise HostlistError(f"unbalanced brackets in {expr!r}")
         combos = [""]
         for piece in pieces:
-            combos = [c + p for c in combos for p in piece]
-            if len(combos) > MAX_HOSTS:
+            if len(combos) * len(piece) > MAX_HOSTS:  # before building the list, not after
                 raise HostlistError(f"{expr!r} expands to too many names")
+            combos = [c + p for c in combos for p in piece]
         names.extend(combos)
     return names
 

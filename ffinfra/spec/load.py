@@ -49,30 +49,48 @@ class SpecSyntaxError(UserError):
         super().__init__(f"{location}: error[FF-YAML-001] {message}")
 
 
+MAX_NODES = 200_000  # a 100k-GPU spec has a few hundred: hostlists keep specs short
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses duplicate mapping keys (plain YAML silently keeps the last one)."""
 
 
-def _walk(node: yaml.Node, path: Path_, lm: LineMap) -> Any:
+def _walk(node: yaml.Node, path: Path_, lm: LineMap, active: frozenset[int] = frozenset()) -> Any:
     lm.marks[path] = Location(lm.file, node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(lm.marks) > MAX_NODES:  # aliases of aliases ("billion laughs") multiply a few lines into billions
+        raise SpecSyntaxError(_loc(lm, node), f"the spec expands to more than {MAX_NODES:,} YAML nodes")
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in active:  # `a: &x [*x]`: an alias inside its own anchor would recurse forever
+            raise SpecSyntaxError(_loc(lm, node), "recursive YAML alias")
+        active = active | {id(node)}
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise SpecSyntaxError(_loc(lm, key_node), "YAML merge keys (<<) are not supported; write the keys out")
-            key = _UniqueKeyLoader.construct_object(_loader(), key_node)  # scalars only
+            key = _scalar(key_node, lm)
             if not isinstance(key, str | int):
                 raise SpecSyntaxError(_loc(lm, key_node), "mapping keys must be strings")
             key = str(key)
             if key in out:
                 raise SpecSyntaxError(_loc(lm, key_node), f"duplicate key '{key}'")
-            out[key] = _walk(value_node, (*path, key), lm)
+            out[key] = _walk(value_node, (*path, key), lm, active)
             # point the key itself (not its value) so errors land on the line a person reads
             lm.marks[(*path, key)] = _loc(lm, key_node)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), lm) for i, item in enumerate(node.value)]
-    return _loader().construct_object(node)
+        return [_walk(item, (*path, i), lm, active) for i, item in enumerate(node.value)]
+    return _scalar(node, lm)
+
+
+def _scalar(node: yaml.Node, lm: LineMap) -> Any:
+    # Construction can fail on well-formed YAML: unknown tags (!foo), `!!int abc`, dates such as 2024-13-45.
+    try:
+        return _loader().construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else str(exc)
+        raise SpecSyntaxError(_loc(lm, node), f"YAML value: {problem}") from None
 
 
 _LOADER_SINGLETON: list[yaml.SafeLoader] = []
@@ -93,13 +111,21 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
     lm = LineMap(file)
     try:
         root = yaml.compose(text, Loader=_UniqueKeyLoader)
+    except yaml.reader.ReaderError:  # a control character; it carries no line, so find it
+        m = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        i = m.start() if m else 0
+        loc = Location(file, text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1)
+        raise SpecSyntaxError(loc, f"YAML syntax: character #x{ord(text[i]):04x} is not allowed") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file, 1, 1)
         raise SpecSyntaxError(loc, f"YAML syntax: {exc.problem or exc}") from None
-    if root is None:
-        raise SpecSyntaxError(Location(file, 1, 1), "the spec is empty")
-    return _walk(root, (), lm), lm
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
+        raise SpecSyntaxError(Location(file, 1, 1), "the spec is empty")  # also a lone `---` or `~`
+    try:
+        return _walk(root, (), lm), lm
+    finally:
+        _loader().constructed_objects.clear()  # the shared loader caches every node it built: drop them
 
 
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:
@@ -107,4 +133,8 @@ def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raw = exc.object[: exc.start]
+        loc = Location(display or str(path), raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1)
+        raise SpecSyntaxError(loc, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x}") from None
     return load_yaml_text(text, display or str(path))

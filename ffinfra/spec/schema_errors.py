@@ -48,7 +48,9 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> SpecPath:
     out: list[str | int] = []
     cur = data
     for part in loc:
-        if (isinstance(cur, dict) and isinstance(part, str) and part in cur) or (isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)):
+        if (isinstance(cur, dict) and isinstance(part, str) and part in cur) or (
+            isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        ):
             out.append(part)
             cur = cur[part]
         elif isinstance(part, str) and isinstance(cur, dict):
@@ -76,10 +78,12 @@ def findings_from_validation_error(root: type[BaseModel], data: Any, exc: Valida
                 f"did you mean {close[0]!r}?" if close else (f"allowed keys: {', '.join(allowed)}" if allowed else "")
             )
         elif kind == "missing":
-            msg = f"missing required key {str(path[-1])!r}"
-            model = model_at(root, path)
-            if model and model.__doc__ and model is not BaseModel:
-                hint = (model.__doc__ or "").strip().splitlines()[0]
+            key = str(path[-1]) if path else "?"
+            msg = f"missing required key {key!r}"
+            model = model_at(root, path[:-1])
+            field = model.model_fields.get(key) if model else None
+            if field is not None and field.description:
+                hint = f"{key}: {field.description}"
         elif kind == "literal_error":
             msg = f"{msg}, got {err.get('input')!r}"
         elif kind.startswith(("int_", "float_", "string_", "bool_")) and "input" in err:

@@ -39,6 +39,10 @@ def load_facts(path: Path, display: str) -> tuple[dict[str, NodeFacts], list[Fin
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         return {}, [_bad(display, 1, 1, f"cannot read the inventory CSV: {exc.strerror}")]
+    except UnicodeDecodeError as exc:
+        raw = exc.object[: exc.start]
+        line, col = raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1
+        return {}, [_bad(display, line, col, f"the inventory CSV is not UTF-8: byte 0x{exc.object[exc.start]:02x}")]
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         return {}, [_bad(display, 1, 1, "the inventory CSV is empty", f"first line: {','.join(COLUMNS)}")]
@@ -62,8 +66,9 @@ def load_facts(path: Path, display: str) -> tuple[dict[str, NodeFacts], list[Fin
             continue
         cells = {h: c.strip() for h, c in zip(header, row, strict=True)}
 
-        def col(name: str) -> int:
-            return header.index(name) + 1
+        def col(name: str, row: list[str] = row) -> int:
+            # the character column of the cell (exact for unquoted cells), like YAML locations
+            return sum(len(cell) + 1 for cell in row[: header.index(name)]) + 1
 
         name = cells["hostname"]
         if name in facts:

@@ -21,10 +21,10 @@ def check_invariants(topo: Topology) -> list[Finding]:
     for (node, port), n in used.items():
         if n > 1:
             out.append(error("FF-TOPO-001", ("fabric",), f"{node} port {port} is cabled {n} times"))
-    for sw in topo.switches:
-        for (node, port), _ in ((k, v) for k, v in used.items() if k[0] == sw.name):
-            if not 1 <= port <= sw.radix:
-                out.append(error("FF-TOPO-002", ("fabric",), f"{node} port {port} is outside 1..{sw.radix}"))
+    radix = {sw.name: sw.radix for sw in topo.switches}  # one pass: a scan of `used` per switch is quadratic
+    for node, port in used:
+        if node in radix and not 1 <= port <= radix[node]:
+            out.append(error("FF-TOPO-002", ("fabric",), f"{node} port {port} is outside 1..{radix[node]}"))
     per_leaf_up: Counter[str] = Counter(link.a for link in topo.links if link.kind == "uplink")
     for z in topo.zones:
         for leaf in topo.switches_in(z.name, "leaf"):

@@ -171,7 +171,7 @@ class Topology:
     def ports_by_leaf(self) -> dict[str, list[HostPort]]:
         out: dict[str, list[HostPort]] = {s.name: [] for s in self.switches if s.layer == "leaf"}
         for p in self.host_ports:
-            out[p.leaf].append(p)
+            out.setdefault(p.leaf, []).append(p)  # an uncabled port (leaf "") must not crash the checks
         for ports in out.values():
             ports.sort(key=lambda p: p.leaf_port)
         return out

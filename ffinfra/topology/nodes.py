@@ -125,6 +125,8 @@ def resolve_hosts(
     zones = [z.name for z in spec.fabric.zones]
     net = spec.network
     mgmt_net = net.management.network
+    bmc_net = net.bmc.network if net.bmc else None  # SubnetSpec.network parses the CIDR on every call
+    ipoib_net = net.ipoib.network if net.ipoib else None
     oui = int(spec.fabric.guid_oui, 16)
     hosts: list[Host] = []
     next_offset = net.management.first_host
@@ -177,10 +179,10 @@ def resolve_hosts(
                     index=index,
                     ip_offset=ho,
                     mgmt_ip=mgmt_ip,
-                    bmc_ip=(f.bmc_address if f and f.bmc_address else _addr(net.bmc.network, ho))
-                    if net.bmc
+                    bmc_ip=(f.bmc_address if f and f.bmc_address else _addr(bmc_net, ho))
+                    if bmc_net is not None
                     else (f.bmc_address if f else None),
-                    ipoib_ip=_addr(net.ipoib.network, ho) if net.ipoib else None,
+                    ipoib_ip=_addr(ipoib_net, ho) if ipoib_net is not None else None,
                     mac=f.mac if f else None,
                     bmc_address=f.bmc_address if f else None,
                     serial=f.serial if f else None,

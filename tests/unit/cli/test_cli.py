@@ -91,7 +91,7 @@ def test_build_writes_identical_files_twice(monkeypatch, capsys, tmp_path: Path)
     files_b = {p.relative_to(b): p.read_bytes() for p in b.rglob("*") if p.is_file()}
     assert files_a == files_b
     assert Path("manifest.json") in files_a
-    code, out, _ = run(monkeypatch, capsys, "build", "small", "-o", str(a))
+    _code, out, _ = run(monkeypatch, capsys, "build", "small", "-o", str(a))
     assert "0 written" in out
 
 
@@ -133,7 +133,7 @@ def test_internal_errors_are_logged_not_shown(monkeypatch, capsys, tmp_path: Pat
         raise ZeroDivisionError("synthetic")
 
     monkeypatch.setattr("ffinfra.cli.app.compile_stack", boom)
-    code, out, err = run(monkeypatch, capsys, "validate")
+    code, _out, err = run(monkeypatch, capsys, "validate")
     assert code == 70
     assert "internal error" in err and "Traceback" not in err
     assert "ZeroDivisionError" in (tmp_path / "ffinfra" / "debug.log").read_text()

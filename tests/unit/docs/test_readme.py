@@ -11,7 +11,9 @@ README = Path(__file__).resolve().parents[3] / "README.md"
 
 def test_readme_spec_reference_and_codes_are_current():
     text = README.read_text()
-    assert splice(text) == text, "README is stale: run .venv/bin/python -m ffinfra.docs.spec_reference --write README.md"
+    assert splice(text) == text, (
+        "README is stale: run .venv/bin/python -m ffinfra.docs.spec_reference --write README.md"
+    )
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_second():

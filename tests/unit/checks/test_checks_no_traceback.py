@@ -1,0 +1,135 @@
+"""A bad spec ends as SpecInvalid (or another UserError) with located findings, never as a Python traceback."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from ffinfra.compile import compile_stack
+from ffinfra.errors import SpecInvalid, UserError
+from ffinfra.stack import find_stack
+
+
+def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key and list index path of the spec, parents before children."""
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield (*prefix, k)
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            yield (*prefix, i)
+            yield from _paths(v, (*prefix, i))
+
+
+def _set(data: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(data)
+    cur = out
+    for p in path[:-1]:
+        cur = cur[p]
+    if value is _DELETE:
+        del cur[path[-1]]
+    else:
+        cur[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+MUTATIONS = [_DELETE, None, "x", -1, 10**9, [], {"x": 1}]
+
+
+def _compile_must_not_crash(tmp_path, data_or_text: Any) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir(exist_ok=True)
+    text = data_or_text if isinstance(data_or_text, str) else yaml.safe_dump(data_or_text, sort_keys=False)
+    (folder / "cluster.yaml").write_text(text)
+    try:
+        compile_stack(find_stack(str(folder / "cluster.yaml")))
+    except SpecInvalid as exc:
+        assert exc.findings, "SpecInvalid without findings"
+        assert all(f.location is not None for f in exc.findings)
+    except UserError:
+        pass
+
+
+def test_every_single_field_mutation_of_the_lab_spec_is_a_user_error(tmp_path, lab_dict) -> None:
+    paths = list(_paths(lab_dict))
+    assert len(paths) > 50
+    for path in paths:
+        for value in MUTATIONS:
+            try:
+                _compile_must_not_crash(tmp_path, _set(lab_dict, path, value))
+            except Exception as exc:  # pragma: no cover - the message names the mutation
+                raise AssertionError(f"setting {path} to {value!r} crashed: {exc!r}") from exc
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "::",
+        "[",
+        "- 1\n",
+        "null\n",
+        "name: [\n",
+        "{",
+        "\x00",
+        "name: lab\nname: lab\n",
+        "a: &x [*x]\n",
+        "name: !!python/object:os.system echo\n",
+        "nodes: {a: {role: compute, hostnames: 'n[1-99999999999]', profile: p}}\n",
+        "name: a\u0007b\n",
+    ],
+)
+def test_malformed_files_are_user_errors(tmp_path, text: str) -> None:
+    _compile_must_not_crash(tmp_path, text)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"fabric": {"radix": 256, "oversubscription": 16.0, "zones": [{"name": "z0"}]}},
+        {"fabric": {"radix": 4, "leaf_uplinks": 1000, "zones": [{"name": "z0", "spines": 1000, "leaves": 1000}]}},
+        {"fabric": {"radix": 4, "zones": [{"name": "z0", "spines": 1, "leaves": 1}]}},
+        {
+            "fabric": {
+                "radix": 4,
+                "design": "single-subnet",
+                "inter_zone": {"links": 1000},
+                "zones": [{"name": "a"}, {"name": "b"}],
+            }
+        },
+        {"fabric": {"radix": 4, "zones": [{"name": f"z{i}"} for i in range(9)]}},
+        {"network": {"management": {"cidr": "10.0.0.0/32"}, "ipoib": {"cidr": "fd00::/126"}}},
+        {"network": {"management": {"cidr": "10.0.0.0/24", "first_host": 100000}}},
+        {"nodes": {"a": {"role": "storage", "hostnames": "", "profile": "lab-node"}}},
+        {"storage": {"ratio": {"compute_per_storage": 1e-9}}},
+        {"storage": {"ratio": {"bandwidth_fraction": 4}}},
+    ],
+)
+def test_extreme_sections_are_user_errors(tmp_path, lab_dict, edit: dict[str, Any]) -> None:
+    _compile_must_not_crash(tmp_path, {**lab_dict, **edit})
+
+
+def test_a_file_that_is_not_utf8_is_a_user_error(tmp_path, stack_text) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_bytes(stack_text("lab").encode().replace(b"lab-x86_64", b"lab-\xff"))
+    with pytest.raises(UserError, match=r"cluster.yaml:11:\d+: error\[FF-YAML-001\] not UTF-8"):
+        compile_stack(find_stack(str(folder / "cluster.yaml")))
+
+
+def test_an_inventory_that_is_not_utf8_is_ff_inv_001(tmp_path, stack_text) -> None:
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "cluster.yaml").write_text(stack_text("lab") + "inventory: {csv: nodes.csv}\n")
+    (folder / "nodes.csv").write_bytes(b"hostname,serial\ncn01,\xff\n")
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(find_stack(str(folder / "cluster.yaml")))
+    (f,) = info.value.findings
+    assert (f.code, f.location.line, f.location.col) == ("FF-INV-001", 2, 6)
+    assert f.location.file.endswith("nodes.csv")

@@ -1,0 +1,722 @@
+"""One row per finding code: a small edit of the lab (or a two-zone) spec that triggers it, located at the key.
+
+Every code a rule registers (ffinfra.checks.all_codes()) must have a row here, so a new rule without a test fails
+the meta-test below. Rows also cover the codes emitted outside rules (schema, YAML, inventory, host resolution,
+subnet managers).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ffinfra.checks import all_codes
+from ffinfra.compile import compile_stack
+from ffinfra.errors import SpecInvalid
+from ffinfra.spec.findings import Finding, Severity
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO  # N: a note (info)
+
+# A two-zone cluster in the Fire-Flyer 2 shape, scaled down: 8-port switches, storage dual-homed (one NIC per zone).
+TWO_ZONE = """\
+version: 1
+name: duo
+hardware:
+  node:
+    cpu: {cores_per_socket: 2}
+    memory_gb: 2
+    nics:
+      - {device: mlx5_0, kind: infiniband, rate_gbps: 200}
+      - {device: eth0, kind: ethernet, rate_gbps: 10}
+    nvme: {count: 1, size_tb: 1}
+  storage-node:
+    cpu: {cores_per_socket: 2}
+    memory_gb: 2
+    nics:
+      - {device: mlx5_0, kind: infiniband, rate_gbps: 200}
+      - {device: mlx5_1, kind: infiniband, rate_gbps: 200}
+      - {device: eth0, kind: ethernet, rate_gbps: 10}
+    nvme: {count: 2, size_tb: 1}
+nodes:
+  compute:
+    role: compute
+    hostnames: cn[01-08]
+    profile: node
+  storage:
+    role: storage
+    hostnames: st[01-02]
+    profile: storage-node
+  mgmt:
+    role: management
+    hostnames: mgmt[01-02]
+    profile: node
+fabric:
+  radix: 8
+  design: zone-subnets
+  zones:
+    - name: z0
+    - name: z1
+network:
+  management: {cidr: 10.0.0.0/24}
+storage:
+  threefs: {replication: 2}
+scheduler:
+  slurm:
+    partitions:
+      - {name: batch, groups: [compute], default: true}
+"""
+
+QOS = """\
+qos:
+  max_vls: {max_vls}
+  classes:
+    hfreduce: {{sl: 1, vl: 1, weight: 64}}
+    nccl: {{sl: {nccl_sl}, vl: {nccl_vl}, weight: 64}}
+    storage: {{sl: 3, vl: {storage_vl}, weight: 128}}
+    other: {{sl: 0, vl: 0, weight: 32}}
+"""
+
+
+def qos(max_vls: int = 4, nccl_sl: int = 2, nccl_vl: int = 2, storage_vl: int = 3) -> str:
+    return QOS.format(max_vls=max_vls, nccl_sl=nccl_sl, nccl_vl=nccl_vl, storage_vl=storage_vl)
+
+
+GPUS = """\
+    gpus:
+      model: A100
+      count: 2
+      memory_gb: 40
+"""
+INVENTORY = "inventory: {csv: nodes.csv}\n"
+PLAIN_PROFILE = "hardware:\n  plain:\n    cpu: {cores_per_socket: 2}\n    memory_gb: 2\n"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    code: str
+    severity: Severity
+    edits: tuple[tuple[str, str], ...]  # (old, new) text replacements, each must match
+    at: str  # the line of the first use of this marker is where the finding must point
+    col_of: str | None = None  # column: this text, searched from the marker (default: the stripped marker)
+    base: str = "lab"  # "lab" or "two"
+    files: dict[str, str] = field(default_factory=dict)
+    file: str = "cluster.yaml"  # the file the location names: cluster.yaml, or a side file such as nodes.csv
+
+
+def after(anchor: str, added: str) -> tuple[str, str]:
+    return (anchor, anchor + added)
+
+
+IB_NIC = "      - {device: mlx5_0, kind: infiniband, rate_gbps: 200, numa: 0}\n"
+ZONE = "    - name: z0\n"
+CTL = "    hostnames: ctl01\n"
+RADIX = "  radix: 4 "
+
+CASES: list[Case] = [
+    # ---------------------------------------------------------------- outside the rules: YAML, schema, resolution
+    Case("yaml-duplicate-key", "FF-YAML-001", E, (after("  memory_gb: 2\n", "    memory_gb: 3\n"),), "memory_gb: 3"),
+    Case("yaml-syntax", "FF-YAML-001", E, (("  link_rate: HDR\n", "  link_rate: [HDR\n"),), "  design:", ":"),
+    Case("spec-unknown-key", "FF-SPEC-001", E, (("  switch_model:", "  switch_modle:"),), "switch_modle"),
+    Case("spec-wrong-type", "FF-SPEC-001", E, ((RADIX, "  radix: four "),), "radix: four", "radix"),
+    Case("spec-vl15", "FF-SPEC-001", E, (after("  repeats: 2\n", qos(nccl_vl=15)),), "nccl: {sl: 2, vl: 15", "vl"),
+    Case("spec-sl16", "FF-SPEC-001", E, (after("  repeats: 2\n", qos(nccl_sl=16)),), "nccl: {sl: 16", "sl"),
+    Case(
+        "spec-ratio-both",
+        "FF-SPEC-001",
+        E,
+        (after("\nstorage:\n", "  ratio: {compute_per_storage: 2, bandwidth_fraction: 0.3}\n"),),
+        "  ratio:",
+    ),
+    Case(
+        "inventory-bad-mac",
+        "FF-INV-001",
+        E,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "zz",
+        files={"nodes.csv": "hostname,mac\ncn01,zz\n"},
+        file="nodes.csv",
+    ),
+    Case(
+        "unknown-profile",
+        "FF-NODE-006",
+        E,
+        (("hostnames: ctl01\n    profile: lab-node", "hostnames: ctl01\n    profile: ghost"),),
+        "profile: ghost",
+    ),
+    Case("count-over-hostlist", "FF-NODE-008", E, (after(CTL, "    count: 3\n"),), "count: 3"),
+    Case("unknown-zone", "FF-NET-014", E, (after(CTL, "    zone: z9\n"),), "zone: z9"),
+    Case(
+        "ratio-needs-more-than-named",
+        "FF-STO-001",
+        E,
+        (after("\nstorage:\n", "  ratio: {compute_per_storage: 1}\n"),),
+        "  ratio:",
+    ),
+    Case(
+        "ratio-with-count",
+        "FF-STO-001",
+        E,
+        (
+            after("\nstorage:\n", "  ratio: {compute_per_storage: 2}\n"),
+            after("hostnames: st[01-02]\n", "    count: 2\n"),
+        ),
+        "  ratio:",
+    ),
+    Case(
+        "ratio-without-compute",
+        "FF-STO-001",
+        E,
+        (after("\nstorage:\n", "  ratio: {compute_per_storage: 2}\n"), ("    role: compute\n", "    role: login\n")),
+        "  ratio:",
+    ),
+    Case(
+        "ratio-without-storage-group",
+        "FF-STO-001",
+        E,
+        (after("\nstorage:\n", "  ratio: {compute_per_storage: 2}\n"), ("    role: storage\n", "    role: login\n")),
+        "  ratio:",
+    ),
+    Case(
+        "ratio-bandwidth-without-ib",
+        "FF-STO-001",
+        E,
+        (
+            after("\nstorage:\n", "  ratio: {bandwidth_fraction: 0.3}\n"),
+            ("hostnames: st[01-02]\n    profile: lab-node", "hostnames: st[01-02]\n    profile: plain"),
+            ("hardware:\n", PLAIN_PROFILE),
+        ),
+        "bandwidth_fraction",
+    ),
+    Case(
+        "sm-host-unknown",
+        "FF-SM-001",
+        E,
+        (after("  design: zone-subnets\n", "  subnet_manager: {hosts: [nobody]}\n"),),
+        "[nobody]",
+        "nobody",
+    ),
+    Case(
+        "sm-host-without-ib",
+        "FF-SM-001",
+        E,
+        (
+            after("  design: zone-subnets\n", "  subnet_manager: {hosts: [ctl01]}\n"),
+            ("hostnames: ctl01\n    profile: lab-node", "hostnames: ctl01\n    profile: plain"),
+            ("hardware:\n", PLAIN_PROFILE),
+        ),
+        "[ctl01]",
+        "ctl01",
+    ),
+    Case("sm-none-in-subnet", "FF-SM-002", E, ((IB_NIC, ""),), "  zones:"),
+    # ---------------------------------------------------------------- hardware
+    Case(
+        "gpu-list-length",
+        "FF-HW-001",
+        E,
+        (after("  memory_gb: 2\n", GPUS + '      pci: ["0000:01:00.0"]\n'),),
+        "pci: [",
+        "pci",
+    ),
+    Case("nic-numa", "FF-HW-002", E, (("rate_gbps: 200, numa: 0}", "rate_gbps: 200, numa: 2}"),), "numa: 2"),
+    Case(
+        "gpu-numa",
+        "FF-HW-002",
+        E,
+        (after("  memory_gb: 2\n", GPUS + "      numa: [0, 3]\n"),),
+        "numa: [0, 3]",
+        "3",
+    ),
+    Case(
+        "nvlink-pair",
+        "FF-HW-003",
+        E,
+        (after("  memory_gb: 2\n", GPUS + "      nvlink_pairs: [[0, 0]]\n"),),
+        "nvlink_pairs: [[0, 0]]",
+        "[0, 0]",
+    ),
+    # ---------------------------------------------------------------- fabric
+    # leaf down + up ports ≤ radix: every port an uplink leaves no host port
+    Case(
+        "leaf-uplinks-fill-radix",
+        "FF-NET-001",
+        E,
+        (after("  link_rate: HDR\n", "  leaf_uplinks: 4\n"),),
+        "leaf_uplinks: 4",
+    ),
+    Case(
+        "leaf-uplinks-over-radix",
+        "FF-NET-001",
+        E,
+        (after("  link_rate: HDR\n", "  leaf_uplinks: 6\n"),),
+        "leaf_uplinks: 6",
+    ),
+    Case(
+        "zone-over-given-leaves",
+        "FF-NET-002",
+        E,
+        ((ZONE, "    - {name: z0, spines: 2, leaves: 3}\n"),),
+        "leaves: 3",
+        "leaves",
+    ),
+    Case("zone-over-spine-capacity", "FF-NET-002", E, (("hostnames: cn[01-04]", "hostnames: cn[01-09]"),), "name: z0"),
+    Case("spine-over-radix", "FF-NET-003", E, ((ZONE, "    - {name: z0, leaves: 5}\n"),), "{name: z0", "{"),
+    Case(
+        "storage-one-nic-two-zones",
+        "FF-NET-004",
+        E,
+        (("profile: storage-node", "profile: node"),),
+        "  storage:\n    role",
+        "storage",
+        base="two",
+    ),
+    Case(
+        "storage-homed-in-one-zone",
+        "FF-NET-004",
+        E,
+        (after("hostnames: st[01-02]\n", "    homing: zone\n"),),
+        "homing: zone",
+        base="two",
+    ),
+    Case(
+        "leaf-level-join",
+        "FF-NET-005",
+        E,
+        (("  design: zone-subnets\n", "  design: single-subnet\n  inter_zone: {level: leaf, links: 2}\n"),),
+        "level: leaf",
+        "level",
+        base="two",
+    ),
+    Case(
+        "lmc-with-ftree",
+        "FF-NET-006",
+        E,
+        (after("  design: zone-subnets\n", "  subnet_manager:\n    lmc: 1\n"),),
+        "lmc: 1",
+    ),
+    Case(
+        "uplinks-not-multiple-of-spines",
+        "FF-NET-007",
+        E,
+        ((ZONE, "    - {name: z0, spines: 3}\n"),),
+        "spines: 3",
+        "spines",
+    ),
+    Case(
+        "storage-not-in-cn-roles",
+        "FF-NET-008",
+        E,
+        (after("  design: zone-subnets\n", "  subnet_manager:\n    cn_roles: [compute, controller]\n"),),
+        "cn_roles",
+    ),
+    Case(
+        "role-not-in-cn-roles",
+        "FF-NET-008",
+        W,
+        (after("  design: zone-subnets\n", "  subnet_manager:\n    cn_roles: [compute, storage]\n"),),
+        "cn_roles",
+    ),
+    Case(
+        "single-subnet-without-links",
+        "FF-NET-009",
+        E,
+        (("  design: zone-subnets\n", "  design: single-subnet\n  inter_zone: {links: 0}\n"),),
+        "links: 0",
+        "links",
+        base="two",
+    ),
+    Case(
+        "links-between-separate-subnets",
+        "FF-NET-010",
+        E,
+        (after("  design: zone-subnets\n", "  inter_zone: {links: 2}\n"),),
+        "links: 2",
+        "links",
+        base="two",
+    ),
+    Case(
+        "idle-spines",
+        "FF-NET-011",
+        W,
+        ((RADIX, "  radix: 8 "), (ZONE, "    - {name: z0, leaves: 7}\n")),
+        "{name: z0",
+        "{",
+    ),
+    Case(
+        "ftree-uplink-skew",
+        "FF-NET-019",
+        N,
+        ((RADIX, "  radix: 8 "), (ZONE, "    - {name: z0, spines: 2, leaves: 3}\n")),  # 3/2/2 hosts, 4 uplinks
+        "{name: z0",
+        "{",
+    ),
+    Case(
+        "uplinks-override-oversubscription",
+        "FF-NET-012",
+        W,
+        (after("  link_rate: HDR\n", "  oversubscription: 1.0\n  leaf_uplinks: 1\n"),),
+        "leaf_uplinks: 1",
+    ),
+    Case("zone-without-hosts", "FF-NET-013", E, ((IB_NIC, ""),), "name: z0"),
+    Case(
+        "empty-leaves",
+        "FF-NET-016",
+        E,
+        ((RADIX, "  radix: 8 "), (ZONE, "    - {name: z0, leaves: 8}\n")),
+        "leaves: 8",
+        "leaves",
+    ),
+    Case(
+        "minhop-routing",
+        "FF-NET-017",
+        N,
+        (after("  design: zone-subnets\n", "  subnet_manager: {routing_engine: minhop}\n"),),
+        "routing_engine",
+    ),
+    Case(
+        "hca-rate",
+        "FF-NET-018",
+        W,
+        (("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}"),),
+        "rate_gbps: 100",
+        "rate_gbps",
+    ),
+    Case(
+        "pool-exhausted",
+        "FF-NET-020",
+        E,
+        (("cidr: 10.210.0.0/24, first", "cidr: 10.210.0.0/28, first"),),
+        "cidr: 10.210.0.0/28",
+        "cidr",
+    ),
+    Case(
+        "ipoib-pool-exhausted",
+        "FF-NET-020",
+        E,
+        (("{cidr: 10.211.0.0/24}", "{cidr: 10.211.0.0/29}"),),
+        "cidr: 10.211.0.0/29",
+        "cidr",
+    ),
+    Case(
+        "gateway-outside",
+        "FF-NET-021",
+        E,
+        (("first_host: 10}", "first_host: 10, gateway: 10.9.0.1}"),),
+        "gateway: 10.9",
+        "gateway",
+    ),
+    # ---------------------------------------------------------------- node identities and inventory
+    Case("hostname-in-two-groups", "FF-NODE-001", E, ((CTL, "    hostnames: cn04\n"),), "hostnames: cn04"),
+    Case(
+        "hostname-twice-in-a-group",
+        "FF-NODE-001",
+        E,
+        (("hostnames: cn[01-04]", "hostnames: cn[01-04],cn02"),),
+        "hostnames: cn[01-04]",
+    ),
+    Case(
+        "duplicate-mac",
+        "FF-NODE-002",
+        E,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "hostnames: cn[01-04]",
+        files={"nodes.csv": "hostname,mac\ncn01,aa:bb:cc:dd:ee:01\ncn03,AA:BB:CC:DD:EE:01\n"},
+    ),
+    Case("duplicate-ip-by-offset", "FF-NODE-003", E, (after(CTL, "    ip_offset: 12\n"),), "hostnames: ctl01"),
+    Case(
+        "duplicate-ip-in-inventory",
+        "FF-NODE-003",
+        E,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "hostnames: st[01-02]",
+        files={"nodes.csv": "hostname,mgmt_ip\ncn02,10.210.0.99\nst01,10.210.0.99\n"},
+    ),
+    Case(
+        "duplicate-guid",
+        "FF-NODE-004",
+        E,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "hostnames: cn[01-04]",
+        files={"nodes.csv": "hostname,ib_guids\ncn01,0x0002c90300aa0001\ncn02,0x0002c90300AA0001\n"},
+    ),
+    Case(
+        "inventory-row-for-no-node",
+        "FF-NODE-005",
+        E,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "ghost01",
+        files={"nodes.csv": "hostname,mac\ncn01,aa:bb:cc:dd:ee:01\nghost01,aa:bb:cc:dd:ee:02\n"},
+        file="nodes.csv",
+    ),
+    Case(
+        "compute-without-ib",
+        "FF-NODE-009",
+        W,
+        (
+            ("hostnames: cn[01-04]\n    profile: lab-node", "hostnames: cn[01-04]\n    profile: plain"),
+            ("hardware:\n", PLAIN_PROFILE),
+        ),
+        "profile: plain",
+    ),
+    Case(
+        "inventory-guid-count",
+        "FF-NODE-010",
+        W,
+        (("version: 1\n", "version: 1\n" + INVENTORY),),
+        "cn02",
+        files={"nodes.csv": "hostname,ib_guids\ncn01,0x1\ncn02,0x2;0x3\n"},
+        file="nodes.csv",
+    ),
+    # ---------------------------------------------------------------- QoS: SL/VL validity
+    Case(
+        "vl-beyond-max-vls",
+        "FF-QOS-001",
+        E,
+        (after("  repeats: 2\n", qos(max_vls=2, nccl_vl=1, storage_vl=2)),),
+        "storage: {sl: 3, vl: 2",
+        "vl",
+    ),
+    Case("sl-shared", "FF-QOS-002", W, (after("  repeats: 2\n", qos(nccl_sl=1)),), "nccl: {sl: 1", "sl"),
+    Case("vl-shared", "FF-QOS-003", N, (after("  repeats: 2\n", qos(nccl_vl=1)),), "nccl: {sl: 2, vl: 1", "vl"),
+    # ---------------------------------------------------------------- scheduler
+    Case(
+        "partition-unknown-group",
+        "FF-SCHED-001",
+        E,
+        (("groups: [compute]", "groups: [compute, gpus]"),),
+        "[compute, gpus]",
+        "gpus",
+    ),
+    Case(
+        "two-default-partitions",
+        "FF-SCHED-002",
+        E,
+        (after("default: true}\n", "      - {name: lab2, groups: [storage], default: true}\n"),),
+        "name: lab2",
+        "default",
+    ),
+    Case(
+        "controller-not-a-node",
+        "FF-SCHED-003",
+        E,
+        (after("  slurm:\n", "    controller: ghost\n"),),
+        "controller: ghost",
+    ),
+    Case(
+        "no-controller-node",
+        "FF-SCHED-003",
+        E,
+        (("    role: controller\n", "    role: login\n"),),
+        "\nnodes:\n",
+        "nodes",
+    ),
+    # ---------------------------------------------------------------- storage
+    Case("replication-over-storage-nodes", "FF-STO-002", E, (("replication: 2", "replication: 3"),), "replication: 3"),
+    Case(
+        "single-storage-node",
+        "FF-STO-002",
+        W,
+        (("replication: 2", "replication: 1"), ("st[01-02]", "st01")),
+        "replication: 1",
+    ),
+    Case("storage-without-nvme", "FF-STO-003", E, (("nvme: {count: 1,", "nvme: {count: 0,"),), "count: 0", "count"),
+    Case("threefs-without-storage", "FF-STO-004", E, (("    role: storage\n", "    role: login\n"),), "  threefs:"),
+    Case("mgmtd-hosts-unknown", "FF-STO-005", E, (after("  threefs:\n", "    mgmtd_hosts: mg[1-2]\n"),), "mgmtd_hosts"),
+]
+
+EXTRA_CODES = {
+    "FF-SPEC-001",
+    "FF-YAML-001",
+    "FF-INV-001",
+    "FF-NODE-006",
+    "FF-NODE-008",
+    "FF-NET-014",
+    "FF-STO-001",
+    "FF-SM-001",
+    "FF-SM-002",
+}
+
+
+def line_col(text: str, marker: str, col_of: str | None = None) -> tuple[int, int]:
+    i = text.index(marker)
+    i = text.index(col_of or marker.strip(), i)
+    return text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1
+
+
+def build(case: Case, lab_text: str) -> str:
+    text = {"lab": lab_text, "two": TWO_ZONE}[case.base]
+    for old, new in case.edits:
+        assert old in text, f"{case.id}: edit anchor {old!r} is not in the {case.base} spec"
+        text = text.replace(old, new, 1)
+    return text
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_code_fires_at_the_offending_key(
+    case: Case, stack_text: Callable[[str], str], make_stack, findings_of: Callable[..., list[Finding]]
+) -> None:
+    text = build(case, stack_text("lab"))
+    ref = make_stack(text, case.files)
+    found = findings_of(ref)
+    hits = [f for f in found if f.code == case.code and f.severity is case.severity]
+    assert hits, f"{case.code} ({case.severity.label}) not reported; got:\n" + "\n".join(f.format() for f in found)
+    source = text if case.file == "cluster.yaml" else case.files[case.file]
+    want = line_col(source, case.at, case.col_of)
+    located = [(f.location.line, f.location.col) for f in hits if f.location]
+    assert want in located, f"{case.code} at {located}, expected {want}:\n" + "\n".join(f.format() for f in hits)
+    assert all(f.location and Path(f.location.file).name == case.file for f in hits)
+
+
+def test_the_unchanged_bases_are_clean(stack_text, make_stack, findings_of) -> None:
+    assert findings_of(make_stack(stack_text("lab"), name="lab")) == []
+    assert findings_of(make_stack(TWO_ZONE, name="two")) == []
+
+
+def test_every_code_has_a_row() -> None:
+    """A rule's new code needs a row in CASES (and every listed code must still exist)."""
+    codes = set(all_codes())
+    covered = {c.code for c in CASES}
+    assert codes - covered == set(), "codes without a triggering spec in CASES"
+    assert covered - codes - EXTRA_CODES == set(), "rows for codes that no rule registers"
+    assert covered >= EXTRA_CODES
+
+
+def test_case_ids_are_unique() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+# ------------------------------------------------------------------------------------------------- the issue's checks
+
+
+def _ff2_with_801_ports_per_zone(ff2: str, compiled_stack) -> str:
+    """ff2 with enough compute nodes added (split evenly over both zones) for 801 host ports per zone."""
+    ports = [z.host_ports for z in compiled_stack("ff2").topology.zones]
+    assert ports[0] == ports[1] <= 800
+    m = re.search(r"hostnames: gpu\[0001-(\d+)\]", ff2)
+    assert m, "ff2's compute hostlist changed shape"
+    more = int(m.group(1)) + 2 * (801 - ports[0])
+    return ff2.replace(m.group(0), f"hostnames: gpu[0001-{more}]")
+
+
+def test_fire_flyer_zone_holds_800_host_ports(stack_text, make_stack, findings_of, compiled_stack) -> None:
+    """20 spines + 40 leaves of 40 ports → 800 host ports per zone: the shipped ff2 fits, 801 is FF-NET-002."""
+    ff2 = stack_text("ff2")
+    assert findings_of(make_stack(ff2, name="ok")) == []
+    text = _ff2_with_801_ports_per_zone(ff2, compiled_stack)
+    found = findings_of(make_stack(text, name="over"))
+    over = [f for f in found if f.code == "FF-NET-002"]
+    assert [f.path for f in over] == [("fabric", "zones", 0, "leaves"), ("fabric", "zones", 1, "leaves")]
+    assert "801 host ports" in over[0].message and "= 800" in over[0].message
+    assert (over[0].location.line, over[0].location.col) == line_col(text, "{name: z0,", "leaves")
+    assert (over[1].location.line, over[1].location.col) == line_col(text, "{name: z1,", "leaves")
+
+
+def test_fire_flyer_zone_with_derived_leaves_overflows_as_ff_net_002(
+    stack_text, make_stack, findings_of, compiled_stack
+) -> None:
+    text = (
+        _ff2_with_801_ports_per_zone(stack_text("ff2"), compiled_stack)
+        .replace("{name: z0, spines: 20, leaves: 40}", "{name: z0}")
+        .replace("{name: z1, spines: 20, leaves: 40}", "{name: z1}")
+    )
+    over = [f for f in findings_of(make_stack(text)) if f.code == "FF-NET-002"]
+    assert [f.path for f in over] == [("fabric", "zones", 0), ("fabric", "zones", 1)]
+    assert "801 host ports" in over[0].message
+    assert "at most 40 leaves × 20 down ports = 800" in over[0].message
+
+
+def test_leaf_down_plus_up_never_exceeds_the_radix(stack_text, make_stack, findings_of) -> None:
+    for uplinks, ok in ((1, True), (2, True), (3, True), (4, False), (9, False)):
+        text = stack_text("lab").replace("  link_rate: HDR\n", f"  link_rate: HDR\n  leaf_uplinks: {uplinks}\n")
+        codes = {f.code for f in findings_of(make_stack(text, name=f"u{uplinks}")) if f.is_blocking}
+        assert ("FF-NET-001" not in codes) is ok, (uplinks, codes)
+
+
+def test_storage_dual_homing_needs_one_nic_per_zone(make_stack, findings_of) -> None:
+    three = TWO_ZONE.replace("    - name: z1\n", "    - name: z1\n    - name: z2\n")
+    (f,) = [f for f in findings_of(make_stack(three)) if f.code == "FF-NET-004"]
+    assert "reaches all 3 zones but profile 'storage-node' has 2 IB port(s)" in f.message
+    two_ports = three.replace(
+        "      - {device: mlx5_1, kind: infiniband, rate_gbps: 200}\n",
+        "      - {device: mlx5_1, kind: infiniband, rate_gbps: 200, ports: 2}\n",
+    )
+    assert not [f for f in findings_of(make_stack(two_ports, name="b")) if f.code == "FF-NET-004"]
+
+
+# ------------------------------------------------------------------------------------------------- suppression, strict
+
+
+def _lab_with_warnings(lab: str) -> str:
+    """FF-NET-018 (warning), FF-NET-017 (info) and FF-QOS-002 (warning)."""
+    return (
+        lab.replace("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}")
+        .replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager: {routing_engine: minhop}\n")
+        .replace("  repeats: 2\n", "  repeats: 2\n" + qos(nccl_sl=1))
+    )
+
+
+def test_warnings_and_notes_are_returned_sorted(stack_text, make_stack) -> None:
+    c = compile_stack(make_stack(_lab_with_warnings(stack_text("lab"))))
+    assert [(f.code, f.severity) for f in c.findings] == [
+        ("FF-NET-018", W),
+        ("FF-QOS-002", W),
+        ("FF-NET-017", N),
+    ]
+
+
+def test_suppress_in_the_spec(stack_text, make_stack) -> None:
+    text = _lab_with_warnings(stack_text("lab")) + "validation:\n  suppress: [FF-NET-018, FF-NET-017]\n"
+    c = compile_stack(make_stack(text))
+    assert [f.code for f in c.findings] == ["FF-QOS-002"]
+
+
+def test_suppress_argument_takes_several_codes_and_adds_to_the_spec(stack_text, make_stack) -> None:
+    text = _lab_with_warnings(stack_text("lab")) + "validation:\n  suppress: [FF-NET-017]\n"
+    ref = make_stack(text)
+    assert [f.code for f in compile_stack(ref, suppress=("FF-NET-018", "FF-QOS-002")).findings] == []
+    assert [f.code for f in compile_stack(ref, suppress=("FF-QOS-002",)).findings] == ["FF-NET-018"]
+
+
+def test_strict_makes_warnings_fatal_but_not_notes(stack_text, make_stack) -> None:
+    ref = make_stack(_lab_with_warnings(stack_text("lab")))
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(ref, strict=True)
+    assert {f.code for f in info.value.findings} == {"FF-NET-018", "FF-QOS-002", "FF-NET-017"}
+    c = compile_stack(ref, suppress=("FF-NET-018", "FF-QOS-002"), strict=True)
+    assert [f.code for f in c.findings] == ["FF-NET-017"]
+
+
+def test_errors_cannot_be_suppressed(stack_text, make_stack) -> None:
+    """Compiling past an error (here: one hostname in two groups) would cable a broken fabric."""
+    text = stack_text("lab").replace(CTL, "    hostnames: cn04\n") + "validation:\n  suppress: [FF-NODE-001]\n"
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(make_stack(text), suppress=("FF-NODE-001",))
+    assert [f.code for f in info.value.findings] == ["FF-NODE-001"]
+
+
+def test_suppressing_a_code_keeps_its_errors_but_drops_its_warnings(stack_text, make_stack) -> None:
+    base = stack_text("lab").replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager:\n")
+    warn = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute, storage]\n"))
+    assert compile_stack(warn, suppress=("FF-NET-008",)).findings == []
+    err = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute]\n"), name="e")
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(err, suppress=("FF-NET-008",))
+    assert {(f.code, f.severity) for f in info.value.findings} == {("FF-NET-008", E)}
+
+
+def test_findings_are_all_reported_at_once_errors_first(stack_text, make_stack) -> None:
+    text = (
+        stack_text("lab")
+        .replace("replication: 2", "replication: 3")
+        .replace("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}")
+        .replace("groups: [compute]", "groups: [gpus]")
+    )
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(make_stack(text))
+    assert [f.code for f in info.value.findings] == ["FF-STO-002", "FF-SCHED-001", "FF-NET-018"]
+    assert str(info.value) == "spec is invalid: 2 error(s)"
