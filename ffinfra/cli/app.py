@@ -28,10 +28,13 @@ app = typer.Typer(
     help=(
         "Infrastructure-as-code for Fire-Flyer-style AI-HPC clusters.\n\n"
         "A stack is a folder under stacks/ with a cluster.yaml; with no STACK the embedded lab stack is used.\n\n"
-        "  ffinfra validate ff2        check a spec, every problem at once, with file:line\n\n"
-        "  ffinfra show ff2            zones, switches, ports, bandwidth, storage ratio, a picture\n\n"
-        "  ffinfra build ff2           render every artifact (OpenSM, fabric, Slurm, NCCL, OS, inventory)\n\n"
-        "  ffinfra schema > spec.json  JSON Schema for editor completion"
+        "\b\nExamples:\n"
+        "  ffinfra validate ff2        check a spec: every problem at once, with file:line\n"
+        "  ffinfra show ff2            zones, switches, ports, bandwidth, storage ratio, a picture\n"
+        "  ffinfra build ff2           render every artifact (OpenSM, fabric, Slurm, NCCL, OS, inventory)\n"
+        "  ffinfra verify-fabric ff2   route the fabric with a real OpenSM on ibsim, check every route\n"
+        "  ffinfra schema > spec.json  JSON Schema for editor completion\n"
+        "  ffinfra codes               every finding code and what it checks"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -210,6 +213,33 @@ def build(
             moved = [replace(a, path=a.path.removeprefix("inventory/")) for a in inv]
             w, u, r = write_bundle(c.topology, moved, inv_dir)
             console.out.print(f"[green]✓[/] Ansible inventory in {inv_dir}/ ({w} written, {u} unchanged, {r} removed)")
+
+
+@app.command("verify-fabric")
+def verify_fabric_cmd(
+    stack: StackArg = None,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="keep the simulator's work folder here (logs, dumps, staged files)")
+    ] = None,
+    suppress: SuppressOpt = None,
+):
+    """Route the stack's own fabric with a real OpenSM on ibsim (no InfiniBand hardware needed) and check it:
+    SUBNET UP with the configured engine and no silent fallback, the discovered cabling equals the plan, every
+    CA port reachable from every leaf without loops, and uplink loads balanced. Exit 0 healthy, 3 when not.
+    Needs Debian's ibsim-utils, opensm and infiniband-diags (scripts/setup.sh --test installs them)."""
+    from ffinfra.render.targets import render_all
+    from ffinfra.verify.fabric_check import verify_fabric
+
+    c = _compile(stack, suppress)
+    artifacts = render_all(c.topology)
+    with tempfile.TemporaryDirectory(prefix="ffinfra-fabric-") as tmp:
+        workdir = keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        with console.status(f"routing {c.topology.name} on ibsim ({len(c.topology.subnets)} subnet(s))"):
+            report = verify_fabric(c.topology, artifacts, workdir)
+    console.out.print(report.summary(), markup=False)
+    if not report.ok:
+        raise typer.Exit(3)
 
 
 @app.command()

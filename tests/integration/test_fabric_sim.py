@@ -263,3 +263,20 @@ def test_ff2_single_subnet(tmp_path: Path) -> None:
     (s,) = report.subnets
     assert set(s.walk.hops) == {1, 3, 4} and s.walk.walks == s.walk.delivered
     assert s.balance.cross_zone_routes > 0 and max(s.balance.cross_zone_load) > 100
+
+
+@pytest.mark.ibsim
+def test_verify_fabric_command_reports_lab_ok(monkeypatch, capsys) -> None:
+    """`ffinfra verify-fabric` (the lab by default) routes the fabric and exits 0 with a readable report."""
+    import sys
+
+    from ffinfra.cli.app import main
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    monkeypatch.setattr(sys, "argv", ["ffinfra", "verify-fabric"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    out = capsys.readouterr().out
+    assert exc.value.code == 0
+    assert "fabric check of stack 'lab': OK" in out
+    assert "ftree tables, SUBNET UP" in out and "0 unreachable, 0 loops" in out
