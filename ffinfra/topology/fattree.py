@@ -28,32 +28,11 @@ def build_switches(spec: ClusterSpec, dims: list[ZoneDims]) -> list[Switch]:
     f = spec.fabric
     out: list[Switch] = []
     for z in dims:
-        sw = len(str(max(z.spines, z.leaves)))
-        width = max(2, sw)
-        for i in range(1, z.spines + 1):
-            out.append(
-                Switch(
-                    f"{z.name}-sp{i:0{width}d}",
-                    switch_guid(oui, SPINE_KIND, z.index, i),
-                    z.name,
-                    "spine",
-                    i,
-                    f.radix,
-                    f.switch_model,
-                )
-            )
-        for i in range(1, z.leaves + 1):
-            out.append(
-                Switch(
-                    f"{z.name}-lf{i:0{width}d}",
-                    switch_guid(oui, LEAF_KIND, z.index, i),
-                    z.name,
-                    "leaf",
-                    i,
-                    f.radix,
-                    f.switch_model,
-                )
-            )
+        width = max(2, len(str(max(z.spines, z.leaves))))
+        for layer, tag, kind, count in (("spine", "sp", SPINE_KIND, z.spines), ("leaf", "lf", LEAF_KIND, z.leaves)):
+            for i in range(1, count + 1):
+                guid = switch_guid(oui, kind, z.index, i)
+                out.append(Switch(f"{z.name}-{tag}{i:0{width}d}", guid, z.name, layer, i, f.radix, f.switch_model))
     return out
 
 

@@ -184,20 +184,22 @@ def _drop_cable(netlist: str, a: tuple[str, int], b: tuple[str, int]) -> str:
     return "".join(out)
 
 
+def _without_cable(topo, arts: list[Artifact], link) -> list[Artifact]:
+    """The artifacts with one switch-to-switch cable removed from the ibsim netlist (both ends)."""
+    sw = topo.switch_by_name
+    ends = (sw[link.a].nodeid, link.a_port), (sw[link.b].nodeid, link.b_port)
+    return [
+        dataclasses.replace(a, content=_drop_cable(a.content, *ends)) if a.path == "fabric/ibsim.net" else a
+        for a in arts
+    ]
+
+
 def test_missing_uplink_shows_as_imbalance(tmp_path: Path) -> None:
     """The plan has z0-lf01[4] ↔ z0-sp02[1]; the simulated fabric lacks it. OpenSM stays ftree and every CA is
     reached, but the other leaves send both of lf01's hosts through sp01 only."""
     topo, arts = _compile("lab")
     link = next(x for x in topo.links if x.a == "z0-lf01" and x.b == "z0-sp02")
-    sw = topo.switch_by_name
-    arts = [
-        dataclasses.replace(
-            a, content=_drop_cable(a.content, (sw[link.a].nodeid, link.a_port), (sw[link.b].nodeid, link.b_port))
-        )
-        if a.path == "fabric/ibsim.net"
-        else a
-        for a in arts
-    ]
+    arts = _without_cable(topo, arts, link)
     report = verify_fabric(topo, arts, tmp_path)
     assert not report.ok
     s = report.subnets[0]
@@ -212,15 +214,7 @@ def test_missing_parallel_uplink_is_named_by_the_cabling_check(tmp_path: Path) -
     discovered-vs-planned cabling comparison names the missing cable by switch and port."""
     topo, arts = _compile("small")
     link = next(x for x in topo.links if x.kind == "uplink")
-    sw = topo.switch_by_name
-    arts = [
-        dataclasses.replace(
-            a, content=_drop_cable(a.content, (sw[link.a].nodeid, link.a_port), (sw[link.b].nodeid, link.b_port))
-        )
-        if a.path == "fabric/ibsim.net"
-        else a
-        for a in arts
-    ]
+    arts = _without_cable(topo, arts, link)
     report = verify_fabric(topo, arts, tmp_path)
     s = report.subnets[0]
     assert not report.ok
