@@ -25,7 +25,7 @@ from ffinfra.topology.facts import NodeFacts, load_facts
 from ffinfra.topology.fattree import build_switches, place_and_wire
 from ffinfra.topology.invariants import check_invariants
 from ffinfra.topology.model import Topology
-from ffinfra.topology.nodes import group_counts, resolve_hosts
+from ffinfra.topology.nodes import group_counts, reserve_ports, resolve_hosts
 from ffinfra.topology.subnets import choose_subnet_managers
 
 
@@ -80,7 +80,8 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         findings += ff
     counts, f1 = group_counts(spec)
     hosts, f2 = resolve_hosts(spec, counts, facts)
-    dims = zone_dims(spec, hosts)
+    reserved = reserve_ports(spec, counts)  # ports held for hostlist names beyond `count`
+    dims = zone_dims(spec, hosts, reserved)
     subnets, f3 = choose_subnet_managers(spec, hosts)
     findings += f1 + f2 + f3
     ctx = CheckContext(spec, counts, hosts, dims, subnets, facts, facts_file, stack.spec_path.parent)
@@ -88,7 +89,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
     kept = _finish(findings, lm, suppressed, strict)
 
     switches = build_switches(spec, dims)
-    placed, links = place_and_wire(spec, dims, hosts, switches)
+    placed, links, held = place_and_wire(spec, dims, hosts, switches, reserved)
     topo = Topology(
         spec=spec,
         zones=tuple(dims),
@@ -97,6 +98,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         links=tuple(links),
         subnets=tuple(subnets),
         spec_sha256=hashlib.sha256(raw).hexdigest(),
+        reserved=tuple(held),
     )
     broken = check_invariants(topo)
     if broken:

@@ -17,10 +17,13 @@ class StackRef:
     name: str
     dir: Path
     spec_path: Path
+    label: str | None = None  # how to name the spec in messages when it is not a file the user has (git REF:path)
 
     @property
     def display_path(self) -> str:
         """The spec path as a user would type it (relative when under the working directory)."""
+        if self.label:
+            return self.label
         try:
             return str(self.spec_path.resolve().relative_to(Path.cwd().resolve()))
         except ValueError:

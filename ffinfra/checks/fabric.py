@@ -7,8 +7,16 @@ from collections.abc import Iterator
 from ffinfra.checks import CheckContext, rule
 from ffinfra.spec.findings import Finding, error, info, warning
 from ffinfra.topology.dims import leaf_uplinks
+from ffinfra.topology.model import ZoneDims
 
 FF2_HINT = "Fire-Flyer 2: 40-port switches, 20 spines + 40 leaves → 800 host ports per zone"
+
+
+def _ports(z: ZoneDims) -> str:
+    """A zone's host ports as the rules judge them: installed plus reserved (hostlist names beyond `count`)."""
+    if z.reserved_ports:
+        return f"{z.host_ports} host ports ({z.reserved_ports} reserved for hostlist names beyond `count`)"
+    return f"{z.host_ports} host ports"
 
 
 def _zone_path(ctx: CheckContext, i: int) -> tuple[str | int, ...]:
@@ -17,12 +25,26 @@ def _zone_path(ctx: CheckContext, i: int) -> tuple[str | int, ...]:
 
 @rule("FF-NET-001", "FF-NET-002", "FF-NET-003", "FF-NET-013", "FF-NET-016")
 def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
-    """Leaf and spine ports fit the radix, hosts fit their zone, every leaf carries hosts."""
+    """Leaf and spine ports fit the radix, hosts fit their zone, every leaf carries hosts.
+
+    Host ports are counted with the ones reserved for hostlist names beyond `count`: a group's whole range must
+    fit, so raising `count` later never needs more switches.
+    """
     f = ctx.spec.fabric
     for z in ctx.dims:
         p = _zone_path(ctx, z.index)
-        if z.host_ports == 0:
-            yield error("FF-NET-013", p, f"zone {z.name!r} has no hosts", "pin a node group to it or remove the zone")
+        if z.installed_ports == 0:
+            if z.host_ports:
+                yield error(
+                    "FF-NET-013",
+                    p,
+                    f"zone {z.name!r} has no installed hosts, only {z.host_ports} reserved port(s)",
+                    "install at least one node there (raise `count`) before its switches",
+                )
+            else:
+                yield error(
+                    "FF-NET-013", p, f"zone {z.name!r} has no hosts", "pin a node group to it or remove the zone"
+                )
             continue
         if z.uplinks >= f.radix:
             yield error(
@@ -35,8 +57,7 @@ def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
             yield error(
                 "FF-NET-002",
                 (*p, "leaves") if ctx.spec.fabric.zones[z.index].leaves else p,
-                f"zone {z.name!r} has {z.host_ports} host ports but {z.leaves} leaves × {z.downlinks} down ports "
-                f"= {z.capacity}",
+                f"zone {z.name!r} has {_ports(z)} but {z.leaves} leaves × {z.downlinks} down ports = {z.capacity}",
                 f"add leaves (spines allow "
                 f"{max(0, f.radix - z.interzone_ports_per_spine) // max(1, z.links_per_spine)}),"
                 f" move nodes to another zone, or add a zone. {FF2_HINT}",
@@ -48,7 +69,7 @@ def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
             yield error(
                 "FF-NET-002",
                 p,
-                f"zone {z.name!r} has {z.host_ports} host ports but its {z.spines} spines take at most "
+                f"zone {z.name!r} has {_ports(z)} but its {z.spines} spines take at most "
                 f"{max_leaves} leaves × {z.downlinks} down ports = {max_leaves * z.downlinks}",
                 f"move nodes to another zone, or add a zone. {FF2_HINT}",
             )
@@ -67,7 +88,7 @@ def port_budgets(ctx: CheckContext) -> Iterator[Finding]:
             yield error(
                 "FF-NET-016",
                 (*p, "leaves"),
-                f"{z.leaves} leaves for {z.host_ports} host ports leaves some leaves without hosts",
+                f"{z.leaves} leaves for {_ports(z)} leaves some leaves without hosts",
                 "OpenSM's ftree ranks a leaf by its compute nodes; an empty leaf breaks the fat-tree shape",
             )
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ffinfra.checks import CheckContext, rule
+from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error, warning
 from ffinfra.spec.load import Location
+from ffinfra.topology.nodes import group_offsets
 
 
 def _dupes(items: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -14,6 +16,17 @@ def _dupes(items: list[tuple[str, str]]) -> dict[str, list[str]]:
     for value, owner in items:
         seen.setdefault(value, []).append(owner)
     return {v: owners for v, owners in seen.items() if len(owners) > 1}
+
+
+def _planned_names(ctx: CheckContext) -> dict[str, list[str]]:
+    """Group → the names of its hostlist that are reserved (planned beyond `count`, not installed yet)."""
+    out: dict[str, list[str]] = {}
+    for gname, g in ctx.spec.nodes.items():
+        n = ctx.counts.counts.get(gname, 0)
+        planned = ctx.counts.reserved.get(gname, n)
+        if planned > n:
+            out[gname] = hostlist.expand(g.hostnames)[n:planned]
+    return out
 
 
 def _group_path(ctx: CheckContext, host: str) -> tuple[str | int, ...]:
@@ -36,6 +49,17 @@ def unique_identities(ctx: CheckContext) -> Iterator[Finding]:
         elif h.name in by_name:
             yield error("FF-NODE-001", ("nodes", h.group, "hostnames"), f"hostname {h.name} appears twice")
         by_name[h.name] = h.group
+    planned = _planned_names(ctx)
+    for gname, names in planned.items():
+        for name in names:
+            if name in by_name:
+                yield error(
+                    "FF-NODE-001",
+                    ("nodes", gname, "hostnames"),
+                    f"hostname {name}, reserved in {gname} (beyond its count), is also in group {by_name[name]}",
+                    "hostlists of different groups must not overlap, reserved names included",
+                )
+            by_name.setdefault(name, gname)
     for mac, owners in _dupes([(h.mac, h.name) for h in ctx.hosts if h.mac]).items():
         yield error("FF-NODE-002", _group_path(ctx, owners[1]), f"MAC {mac} is shared by {', '.join(owners)}")
     ips: list[tuple[str, str]] = []
@@ -45,6 +69,21 @@ def unique_identities(ctx: CheckContext) -> Iterator[Finding]:
             ips.append((h.bmc_ip, f"{h.name} (bmc)"))
         if h.ipoib_ip:
             ips.append((h.ipoib_ip, f"{h.name} (ipoib)"))
+    used_offsets = {h.ip_offset: h.name for h in ctx.hosts}
+    offsets = group_offsets(ctx.spec)
+    for gname, names in planned.items():
+        first = ctx.counts.counts.get(gname, 0)
+        for j, name in enumerate(names, start=first):
+            ho = offsets[gname] + j
+            if ho in used_offsets:
+                yield error(
+                    "FF-NODE-003",
+                    ("nodes", gname, "ip_offset" if ctx.spec.nodes[gname].ip_offset is not None else "hostnames"),
+                    f"{name}, reserved in {gname} (beyond its count), would get host offset {ho}, "
+                    f"which {used_offsets[ho]} has",
+                    "groups' ip_offset ranges overlap: each group's range covers its whole hostlist",
+                )
+            used_offsets.setdefault(ho, name)
     for ip, owners in sorted(_dupes(ips).items()):
         yield error(
             "FF-NODE-003",

@@ -29,10 +29,11 @@ def zone_picture(z: ZoneSummary) -> list[str]:
     lines.append(f"{'':>6}│ {z.uplinks_per_leaf} uplinks per leaf, {per}")
     lines += _box(
         f"{z.leaves} leaves, {z.oversubscription} down:up",
-        f"{_names(z.name + '-lf', z.leaves)}   host ports {z.host_ports_used}/{z.host_ports_total}",
+        f"{_names(z.name + '-lf', z.leaves)}   host ports {z.host_ports_used}/{z.host_ports_total}"
+        + (f" +{z.host_ports_reserved} reserved" if z.host_ports_reserved else ""),
     )
     mix = " · ".join(f"{role} {lo}" + (f"-{hi}" if hi != lo else "") for role, (lo, hi) in z.roles_per_leaf.items())
-    lines.append(f"{'':>6}each leaf: {mix}")
+    lines.append(f"{'':>6}each leaf{', reserved ports included' if z.host_ports_reserved else ''}: {mix}")
     return lines
 
 

@@ -1,7 +1,9 @@
 """The expected fabric: an ibnetdiscover-format cabling plan, an ibsim netlist and a cabling sheet (CSV).
 
-All three list the same cables from the Topology. The ibnetdiscover file is what `ffinfra test` compares a
-discovered fabric against; the netlist lets ibsim run the same fabric on a machine without InfiniBand.
+All three list the same cables from the Topology. The cabling sheet also lists the leaf ports reserved for nodes
+not installed yet (cable kind `reserved`, with the future host's name) so they can be pre-cabled; the other two
+list installed cables only (ibsim needs both ends present). The ibnetdiscover file is what `ffinfra test` compares
+a discovered fabric against; the netlist lets ibsim run the same fabric on a machine without InfiniBand.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def render_fabric(topo: Topology) -> list[Artifact]:
     for link in topo.links:
         a_name = f"{link.a} {link.a_nic}" if link.kind == "host" else link.a
         cables.append((link.zone, link.b, link.b_port, a_name, link.a_port, link.kind))
+    for r in topo.reserved:  # ports held for nodes not installed yet: technicians may pre-cable them
+        cables.append((r.zone, r.leaf, r.leaf_port, f"{r.host} {r.nic}", r.port, "reserved"))
     cables.sort(key=lambda c: (c[1], c[2]))
     return [
         Artifact(

@@ -123,7 +123,10 @@ class NodeGroupSpec(Model):
     role: NodeRole = Field(description="what the nodes do; decides placement order, Slurm, 3FS, SM choice")
     hostnames: str = Field(description="hostlist expression, e.g. gpu[0001-1250]")
     count: int | None = Field(
-        None, ge=0, description="take the first COUNT names; storage may derive it from storage.ratio"
+        None,
+        ge=0,
+        description="install the first COUNT names now; leaf ports stay reserved for the rest of the hostlist, so "
+        "raising count later moves no node. Storage may derive it from storage.ratio (then nothing is reserved)",
     )
     profile: str = Field(description="a key of `hardware`")
     zone: str | None = Field(None, description="pin every node of the group to this zone")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 
 from ffinfra.spec.models import ClusterSpec
-from ffinfra.topology.model import Host, ZoneDims
+from ffinfra.topology.model import Host, ReservedPort, ZoneDims
 
 
 def leaf_uplinks(spec: ClusterSpec) -> int:
@@ -29,9 +30,12 @@ def interzone_ports_per_spine(spec: ClusterSpec, spines: int) -> int:
     return math.ceil(f.inter_zone.links * others / spines)
 
 
-def zone_dims(spec: ClusterSpec, hosts: list[Host]) -> list[ZoneDims]:
+def zone_dims(spec: ClusterSpec, hosts: list[Host], reserved: Sequence[ReservedPort] = ()) -> list[ZoneDims]:
+    """Each zone's sizes. Leaves are derived from the zone's host ports, reserved ones included, so that
+    installing a reserved node later never changes the switches."""
     f = spec.fabric
-    per_zone = Counter(p.zone for h in hosts for p in h.ports)
+    installed = Counter(p.zone for h in hosts for p in h.ports)
+    per_zone = installed + Counter(r.zone for r in reserved)
     up = leaf_uplinks(spec)
     down = max(0, f.radix - up)
     out = []
@@ -50,6 +54,7 @@ def zone_dims(spec: ClusterSpec, hosts: list[Host]) -> list[ZoneDims]:
                 host_ports=host_ports,
                 interzone_ports_per_spine=interzone_ports_per_spine(spec, spines),
                 radix=f.radix,
+                installed_ports=installed.get(z.name, 0),
             )
         )
     return out

@@ -9,11 +9,14 @@ Wiring: leaf port D+u (u = 0..U-1) goes to spine u mod S; spine ports 1..L·k fa
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ffinfra.spec.models import ClusterSpec
-from ffinfra.topology.model import Host, HostPort, Link, Switch, ZoneDims
+from ffinfra.topology.model import Host, HostPort, Link, ReservedPort, Switch, ZoneDims
 from ffinfra.topology.nodes import ROLE_ORDER
+
+Slot = HostPort | ReservedPort  # a leaf port planned for a node: cabled (installed) or held free (reserved)
 
 SPINE_KIND = 0x01
 LEAF_KIND = 0x02
@@ -55,25 +58,36 @@ def spread(counts: dict[str, int], leaves: int) -> dict[str, list[int]]:
 
 
 def place_and_wire(
-    spec: ClusterSpec, dims: list[ZoneDims], hosts: list[Host], switches: list[Switch]
-) -> tuple[list[Host], list[Link]]:
+    spec: ClusterSpec,
+    dims: list[ZoneDims],
+    hosts: list[Host],
+    switches: list[Switch],
+    reserved: Sequence[ReservedPort] = (),
+) -> tuple[list[Host], list[Link], list[ReservedPort]]:
+    """Place host ports on leaves and cable the fabric; reserved ports get a leaf port each, left uncabled.
+
+    Placement runs over slots: every name of each group's planned range (installed or reserved), in hostlist
+    order. A slot's leaf port depends only on the planned sizes, so installing a reserved node fills its slot and
+    moves nothing else.
+    """
     leaves_by_zone: dict[str, list[Switch]] = defaultdict(list)
     spines_by_zone: dict[str, list[Switch]] = defaultdict(list)
     for s in switches:
         (leaves_by_zone if s.layer == "leaf" else spines_by_zone)[s.zone].append(s)
 
-    # Ports of each zone by role, port-major (every host's first port before any second port) so a host's
-    # second port in the same zone lands on another leaf.
-    max_ports = max((len(h.ports) for h in hosts), default=0)
-    by_zone_role: dict[str, dict[str, list[HostPort]]] = {z.name: {r: [] for r in ROLE_ORDER} for z in dims}
-    role_of = {h.name: h.role for h in hosts}
+    # Slots of each zone by role, port-major (every node's first port before any second port) so a node's
+    # second port in the same zone lands on another leaf. Within a group, installed nodes come first (they are
+    # the first names of its range), then the reserved ones.
+    nodes = _planned_nodes(spec, hosts, reserved)
+    max_ports = max((len(ports) for _, ports in nodes), default=0)
+    by_zone_role: dict[str, dict[str, list[Slot]]] = {z.name: {r: [] for r in ROLE_ORDER} for z in dims}
     for k in range(max_ports):
-        for h in hosts:
-            if k < len(h.ports):
-                p = h.ports[k]
-                by_zone_role[p.zone][role_of[h.name]].append(p)
+        for role, ports in nodes:
+            if k < len(ports):
+                by_zone_role[ports[k].zone][role].append(ports[k])
 
     placed: dict[tuple[str, str, int], HostPort] = {}
+    held: list[ReservedPort] = []
     links: list[Link] = []
     for z in dims:
         leaves = leaves_by_zone[z.name]
@@ -85,9 +99,11 @@ def place_and_wire(
             for role in ROLE_ORDER:
                 take = shares[role][li]
                 for p in roles[role][cursors[role] : cursors[role] + take]:
-                    q = replace(p, leaf=leaf.name, leaf_port=port_no)
-                    placed[(p.host, p.nic, p.port)] = q
-                    links.append(Link(p.host, p.port, leaf.name, port_no, "host", z.name, a_nic=p.nic))
+                    if isinstance(p, ReservedPort):
+                        held.append(replace(p, leaf=leaf.name, leaf_port=port_no))  # kept free for the node
+                    else:
+                        placed[(p.host, p.nic, p.port)] = replace(p, leaf=leaf.name, leaf_port=port_no)
+                        links.append(Link(p.host, p.port, leaf.name, port_no, "host", z.name, a_nic=p.nic))
                     port_no += 1
                 cursors[role] += take
         spines = spines_by_zone[z.name]
@@ -104,7 +120,24 @@ def place_and_wire(
     new_hosts = [
         replace(h, ports=tuple(placed[(p.host, p.nic, p.port)] for p in h.ports)) if h.ports else h for h in hosts
     ]
-    return new_hosts, links
+    return new_hosts, links, held
+
+
+def _planned_nodes(
+    spec: ClusterSpec, hosts: list[Host], reserved: Sequence[ReservedPort]
+) -> list[tuple[str, tuple[Slot, ...]]]:
+    """(role, ports) of every planned node in spec order: each group's installed hosts, then its reserved names."""
+    installed: dict[str, list[Host]] = defaultdict(list)
+    for h in hosts:
+        installed[h.group].append(h)
+    pending: dict[str, dict[str, list[ReservedPort]]] = defaultdict(dict)
+    for r in reserved:
+        pending[r.group].setdefault(r.host, []).append(r)
+    out: list[tuple[str, tuple[Slot, ...]]] = []
+    for g in dict.fromkeys([*spec.nodes, *installed, *pending]):
+        out.extend((h.role, h.ports) for h in installed.get(g, ()))
+        out.extend((ports[0].role, tuple(ports)) for ports in pending.get(g, {}).values())
+    return out
 
 
 def _interzone_links(spec: ClusterSpec, dims: list[ZoneDims], spines_by_zone: dict[str, list[Switch]]) -> list[Link]:

@@ -34,18 +34,42 @@ def check_invariants(topo: Topology) -> list[Finding]:
                         "FF-TOPO-003", ("fabric",), f"{leaf.name} has {per_leaf_up[leaf.name]} uplinks, not {z.uplinks}"
                     )
                 )
-            if len(topo.ports_by_leaf[leaf.name]) > z.downlinks:
-                out.append(error("FF-TOPO-003", ("fabric",), f"{leaf.name} has more hosts than down ports"))
+            slots = len(topo.ports_by_leaf[leaf.name]) + len(topo.reserved_by_leaf.get(leaf.name, ()))
+            if slots > z.downlinks:
+                out.append(error("FF-TOPO-003", ("fabric",), f"{leaf.name} has more host slots than down ports"))
     for p in topo.host_ports:
         if not p.leaf:
             out.append(error("FF-TOPO-004", ("nodes",), f"{p.host} {p.nic} port {p.port} is not cabled"))
+    out.extend(_reserved(topo, used))
     out.extend(_balance(topo))
     out.extend(_reachability(topo))
     return out
 
 
+def _reserved(topo: Topology, used: Counter[tuple[str, int]]) -> list[Finding]:
+    """Every reserved port sits on a free down port of a leaf in its zone, once, for a node not installed."""
+    out: list[Finding] = []
+    leaves = {s.name: s for s in topo.switches if s.layer == "leaf"}
+    held: Counter[tuple[str, int]] = Counter((r.leaf, r.leaf_port) for r in topo.reserved)
+    for r in topo.reserved:
+        what = f"reserved port for {r.host} {r.nic} port {r.port}"
+        leaf = leaves.get(r.leaf)
+        if leaf is None or leaf.zone != r.zone:
+            out.append(error("FF-TOPO-007", ("nodes",), f"{what} is not on a leaf of zone {r.zone}"))
+        elif not 1 <= r.leaf_port <= topo.zone_dims(r.zone).downlinks:
+            out.append(error("FF-TOPO-007", ("nodes",), f"{what} is {r.leaf} port {r.leaf_port}, not a down port"))
+        elif used[(r.leaf, r.leaf_port)]:
+            out.append(error("FF-TOPO-007", ("nodes",), f"{what} collides with a cable on {r.leaf} port {r.leaf_port}"))
+        elif held[(r.leaf, r.leaf_port)] > 1:
+            out.append(error("FF-TOPO-007", ("nodes",), f"{r.leaf} port {r.leaf_port} is reserved twice"))
+        if r.host in topo.host_by_name:
+            out.append(error("FF-TOPO-007", ("nodes",), f"{what}, but {r.host} is installed"))
+    return out
+
+
 def _balance(topo: Topology) -> list[Finding]:
-    """Each node type spreads evenly over the leaves of its zone (paper §VI-A2): counts differ by ≤ 1."""
+    """Each node type spreads evenly over the leaves of its zone (paper §VI-A2): counts differ by ≤ 1. Judged on
+    slots (used plus reserved ports), so a partly installed group is balanced once its range is full."""
     out: list[Finding] = []
     for z in topo.zones:
         for r, counts in topo.roles_per_leaf(z.name).items():

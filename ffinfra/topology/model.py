@@ -59,6 +59,25 @@ class HostPort:
 
 
 @dataclass(frozen=True, slots=True)
+class ReservedPort:
+    """A leaf port held for a node of a group's hostlist that is not installed yet (`count` below the hostlist).
+
+    Placement gives every name of the hostlist a slot, installed or not, so raising `count` only fills reserved
+    ports: no installed node moves. The cabling sheet lists these ports so they can be pre-cabled.
+    """
+
+    host: str  # the name the node will have
+    group: str
+    role: str
+    nic: str  # mlx5_0
+    nic_index: int
+    port: int  # 1-based port on the HCA
+    zone: str
+    leaf: str = ""  # filled by placement
+    leaf_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Host:
     name: str
     group: str
@@ -100,9 +119,15 @@ class ZoneDims:
     leaves: int
     uplinks: int  # per leaf
     downlinks: int  # per leaf: radix - uplinks
-    host_ports: int  # IB host ports placed in this zone
+    host_ports: int  # IB host ports placed in this zone: installed plus reserved (what sizes the leaves)
     interzone_ports_per_spine: int
     radix: int
+    installed_ports: int  # the host ports actually cabled now (nodes within their group's `count`)
+
+    @property
+    def reserved_ports(self) -> int:
+        """Ports held free for hostlist names beyond `count`."""
+        return self.host_ports - self.installed_ports
 
     @property
     def links_per_spine(self) -> int:
@@ -137,6 +162,7 @@ class Topology:
     links: tuple[Link, ...]
     subnets: tuple[Subnet, ...]
     spec_sha256: str = ""
+    reserved: tuple[ReservedPort, ...] = ()  # free leaf ports held for nodes not installed yet, placed
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -176,14 +202,26 @@ class Topology:
             ports.sort(key=lambda p: p.leaf_port)
         return out
 
+    @cached_property
+    def reserved_by_leaf(self) -> dict[str, list[ReservedPort]]:
+        out: dict[str, list[ReservedPort]] = {s.name: [] for s in self.switches if s.layer == "leaf"}
+        for r in self.reserved:
+            out.setdefault(r.leaf, []).append(r)
+        for ports in out.values():
+            ports.sort(key=lambda r: r.leaf_port)
+        return out
+
     def roles_per_leaf(self, zone: str) -> dict[str, list[int]]:
-        """Role → host ports on each leaf of the zone, in leaf order (placement balance, `show`)."""
+        """Role → host slots (used plus reserved ports) on each leaf of the zone, in leaf order (placement
+        balance, `show`)."""
         leaves = self.switches_in(zone, "leaf")
         role = {h.name: h.role for h in self.hosts}
         out: dict[str, list[int]] = {}
         for i, leaf in enumerate(leaves):
             for p in self.ports_by_leaf[leaf.name]:
                 out.setdefault(role[p.host], [0] * len(leaves))[i] += 1
+            for r in self.reserved_by_leaf.get(leaf.name, ()):
+                out.setdefault(r.role, [0] * len(leaves))[i] += 1
         return out
 
     def zone_dims(self, zone: str) -> ZoneDims:

@@ -14,7 +14,7 @@ from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error
 from ffinfra.spec.models import ClusterSpec, NodeGroupSpec
 from ffinfra.topology.facts import NodeFacts
-from ffinfra.topology.model import Host, HostPort
+from ffinfra.topology.model import Host, HostPort, ReservedPort
 
 ROLE_ORDER = ("compute", "storage", "management", "controller", "login")
 CA_KIND = 0x10  # GUID space tag for HCAs; switches use 0x01 (spine) and 0x02 (leaf)
@@ -22,10 +22,20 @@ CA_KIND = 0x10  # GUID space tag for HCAs; switches use 0x01 (spine) and 0x02 (l
 
 @dataclass(frozen=True, slots=True)
 class GroupCounts:
-    """How many nodes each group has after storage derivation."""
+    """How many nodes each group has installed (after storage derivation), and how many it reserves ports for.
 
-    counts: dict[str, int]
+    A group's hostlist is its planned range; an explicit `count` installs the first COUNT names now and reserves
+    leaf ports for the rest, so raising `count` later only fills reserved ports. Without `count` (and for a storage
+    count derived from storage.ratio, where the hostlist only names what is available) nothing is reserved.
+    """
+
+    counts: dict[str, int]  # installed nodes
     derived_storage: dict[str, int]
+    reserved: dict[str, int]  # nodes placement, zone split and zone sizing plan for: installed + reserved
+
+    def pending(self, group: str) -> int:
+        """Nodes of the group's range that are not installed yet."""
+        return self.reserved.get(group, 0) - self.counts.get(group, 0)
 
 
 def _ib_bw(spec: ClusterSpec, group: NodeGroupSpec) -> int:
@@ -34,6 +44,15 @@ def _ib_bw(spec: ClusterSpec, group: NodeGroupSpec) -> int:
 
 
 def group_counts(spec: ClusterSpec) -> tuple[GroupCounts, list[Finding]]:
+    counts, derived, findings = _installed_counts(spec)
+    reserved = {}
+    for gname, g in spec.nodes.items():
+        # count given: the whole hostlist is planned; otherwise the installed count is the plan.
+        reserved[gname] = len(hostlist.expand(g.hostnames)) if g.count is not None else counts[gname]
+    return GroupCounts(counts, derived, reserved), findings
+
+
+def _installed_counts(spec: ClusterSpec) -> tuple[dict[str, int], dict[str, int], list[Finding]]:
     findings: list[Finding] = []
     counts: dict[str, int] = {}
     derived: dict[str, int] = {}
@@ -52,12 +71,12 @@ def group_counts(spec: ClusterSpec) -> tuple[GroupCounts, list[Finding]]:
 
     ratio = spec.storage.ratio
     if ratio is None:
-        return GroupCounts(counts, derived), findings
+        return counts, derived, findings
     storage_groups = [n for n, g in spec.nodes.items() if g.role == "storage"]
     path = ("storage", "ratio")
     if not storage_groups:
         findings.append(error("FF-STO-001", path, "a storage ratio is set but no node group has role storage"))
-        return GroupCounts(counts, derived), findings
+        return counts, derived, findings
     open_groups = [n for n in storage_groups if spec.nodes[n].count is None]
     if len(open_groups) != 1 or len(storage_groups) != 1:
         findings.append(
@@ -68,7 +87,7 @@ def group_counts(spec: ClusterSpec) -> tuple[GroupCounts, list[Finding]]:
                 f"remove `count` from {storage_groups[0]!r} or remove storage.ratio",
             )
         )
-        return GroupCounts(counts, derived), findings
+        return counts, derived, findings
     sg = open_groups[0]
     compute = [n for n, g in spec.nodes.items() if g.role == "compute"]
     n_compute = sum(counts[n] for n in compute)
@@ -86,7 +105,7 @@ def group_counts(spec: ClusterSpec) -> tuple[GroupCounts, list[Finding]]:
                     f"storage profile {spec.nodes[sg].profile!r} has no InfiniBand NIC, so no bandwidth to share",
                 )
             )
-            return GroupCounts(counts, derived), findings
+            return counts, derived, findings
         compute_bw = sum(_ib_bw(spec, spec.nodes[n]) * counts[n] for n in compute)
         need = math.ceil(ratio.bandwidth_fraction * compute_bw / per_node)
         how = f"{ratio.bandwidth_fraction:g} × {compute_bw} Gb/s compute ÷ {per_node} Gb/s per storage node"
@@ -105,7 +124,7 @@ def group_counts(spec: ClusterSpec) -> tuple[GroupCounts, list[Finding]]:
     else:
         counts[sg] = need
         derived[sg] = need
-    return GroupCounts(counts, derived), findings
+    return counts, derived, findings
 
 
 def default_homing(spec: ClusterSpec, group: NodeGroupSpec) -> str:
@@ -129,13 +148,13 @@ def resolve_hosts(
     ipoib_net = net.ipoib.network if net.ipoib else None
     oui = int(spec.fabric.guid_oui, 16)
     hosts: list[Host] = []
-    next_offset = net.management.first_host
+    offsets = group_offsets(spec)
     index = 0
     for gname, g in spec.nodes.items():
         path = ("nodes", gname)
-        offset = g.ip_offset if g.ip_offset is not None else next_offset
+        offset = offsets[gname]
         n = counts.counts[gname]
-        next_offset = offset + len(hostlist.expand(g.hostnames))
+        planned = counts.reserved.get(gname, n)  # the zone split follows the planned range, not the installed part
         prof = spec.hardware.get(g.profile)
         if prof is None:
             findings.append(
@@ -157,7 +176,7 @@ def resolve_hosts(
         names = hostlist.expand(g.hostnames)[:n]
         for j, name in enumerate(names):
             f = facts.get(name)
-            home = _home_zone(g.zone, homing, zones, j, n)
+            home = _home_zone(g.zone, homing, zones, j, planned)
             ho = offset + j
             ports: list[HostPort] = []
             k = 0
@@ -192,6 +211,43 @@ def resolve_hosts(
             )
             index += 1
     return hosts, findings
+
+
+def group_offsets(spec: ClusterSpec) -> dict[str, int]:
+    """Host offset of each group's first node in every subnet: its ip_offset, or right after the previous group's
+    whole hostlist (so a group's addresses cover its planned range, reserved names included)."""
+    out: dict[str, int] = {}
+    next_offset = spec.network.management.first_host
+    for gname, g in spec.nodes.items():
+        out[gname] = g.ip_offset if g.ip_offset is not None else next_offset
+        next_offset = out[gname] + len(hostlist.expand(g.hostnames))
+    return out
+
+
+def reserve_ports(spec: ClusterSpec, counts: GroupCounts) -> list[ReservedPort]:
+    """The IB ports of every planned but not yet installed node (hostlist names beyond `count`), not yet placed.
+
+    Each gets the zone it would get as an installed node, so installing it later changes nothing else. Groups that
+    cannot be resolved (unknown profile or zone) are skipped here; resolve_hosts reports them.
+    """
+    zones = [z.name for z in spec.fabric.zones]
+    out: list[ReservedPort] = []
+    for gname, g in spec.nodes.items():
+        n = counts.counts.get(gname, 0)
+        planned = counts.reserved.get(gname, n)
+        prof = spec.hardware.get(g.profile)
+        if planned <= n or prof is None or (g.zone is not None and g.zone not in zones):
+            continue
+        homing = default_homing(spec, g)
+        names = hostlist.expand(g.hostnames)[:planned]
+        for j in range(n, planned):
+            home = _home_zone(g.zone, homing, zones, j, planned)
+            k = 0
+            for ni, nic in enumerate(prof.ib_nics):
+                for p in range(1, nic.ports + 1):
+                    out.append(ReservedPort(names[j], gname, g.role, nic.device, ni, p, home or zones[k % len(zones)]))
+                    k += 1
+    return out
 
 
 def _home_zone(pinned: str | None, homing: str, zones: list[str], j: int, n: int) -> str | None:

@@ -17,7 +17,7 @@ class ZoneSummary:
     leaves: int
     uplinks_per_leaf: int
     links_per_spine: int
-    host_ports_used: int
+    host_ports_used: int  # cabled to installed nodes
     host_ports_total: int
     spine_ports_used: int
     spine_ports_total: int
@@ -25,6 +25,11 @@ class ZoneSummary:
     oversubscription: str
     roles_per_leaf: dict[str, tuple[int, int]]  # role → (min, max) ports on one leaf
     nodes_by_group: dict[str, int]
+    host_ports_reserved: int = 0  # held free for hostlist names beyond their group's `count`
+
+    @property
+    def host_ports_free(self) -> int:
+        return self.host_ports_total - self.host_ports_used - self.host_ports_reserved
 
 
 @dataclass
@@ -83,14 +88,15 @@ def summarize(topo: Topology) -> Summary:
                 leaves=z.leaves,
                 uplinks_per_leaf=z.uplinks,
                 links_per_spine=z.links_per_spine,
-                host_ports_used=z.host_ports,
+                host_ports_used=z.installed_ports,
                 host_ports_total=z.capacity,
                 spine_ports_used=sum(spine_ports_used[s.name] for s in spines),
                 spine_ports_total=z.spines * f.radix,
-                bisection_gbps=min(z.host_ports, total_up) // 2 * rate,
+                bisection_gbps=min(z.installed_ports, total_up) // 2 * rate,
                 oversubscription=f"{z.downlinks}:{z.uplinks}",
                 roles_per_leaf={r: (min(c), max(c)) for r, c in sorted(per_leaf.items())},
                 nodes_by_group=dict(groups),
+                host_ports_reserved=z.reserved_ports,
             )
         )
     if len(f.zones) == 1:

@@ -264,6 +264,13 @@ CASES: list[Case] = [
         "leaves",
     ),
     Case("zone-over-spine-capacity", "FF-NET-002", E, (("hostnames: cn[01-04]", "hostnames: cn[01-09]"),), "name: z0"),
+    Case(
+        "zone-over-capacity-with-reserved-ports",  # 2 installed, but the whole hostlist must fit: 9 + 3 > 8
+        "FF-NET-002",
+        E,
+        (("hostnames: cn[01-04]\n", "hostnames: cn[01-09]\n    count: 2\n"),),
+        "name: z0",
+    ),
     Case("spine-over-radix", "FF-NET-003", E, ((ZONE, "    - {name: z0, leaves: 5}\n"),), "{name: z0", "{"),
     Case(
         "storage-one-nic-two-zones",
@@ -412,6 +419,13 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- node identities and inventory
     Case("hostname-in-two-groups", "FF-NODE-001", E, ((CTL, "    hostnames: cn04\n"),), "hostnames: cn04"),
     Case(
+        "hostname-reserved-in-another-group",  # cn04 is beyond compute's count, but still compute's name
+        "FF-NODE-001",
+        E,
+        (("hostnames: cn[01-04]\n", "hostnames: cn[01-04]\n    count: 2\n"), (CTL, "    hostnames: cn04\n")),
+        "hostnames: cn[01-04]",
+    ),
+    Case(
         "hostname-twice-in-a-group",
         "FF-NODE-001",
         E,
@@ -427,6 +441,13 @@ CASES: list[Case] = [
         files={"nodes.csv": "hostname,mac\ncn01,aa:bb:cc:dd:ee:01\ncn03,AA:BB:CC:DD:EE:01\n"},
     ),
     Case("duplicate-ip-by-offset", "FF-NODE-003", E, (after(CTL, "    ip_offset: 12\n"),), "hostnames: ctl01"),
+    Case(
+        "reserved-offset-taken",  # cn03-04 are not installed, but their offsets 12-13 are theirs
+        "FF-NODE-003",
+        E,
+        (("hostnames: cn[01-04]\n", "hostnames: cn[01-04]\n    count: 2\n"), after(CTL, "    ip_offset: 13\n")),
+        "hostnames: cn[01-04]",
+    ),
     Case(
         "duplicate-ip-in-inventory",
         "FF-NODE-003",
@@ -594,13 +615,19 @@ def test_case_ids_are_unique() -> None:
 
 
 def _ff2_with_801_ports_per_zone(ff2: str, compiled_stack) -> str:
-    """ff2 with enough compute nodes added (split evenly over both zones) for 801 host ports per zone."""
+    """ff2 with enough compute nodes added to each zone's group (gpu-z0, gpu-z1) for 801 host ports per zone."""
     ports = [z.host_ports for z in compiled_stack("ff2").topology.zones]
     assert ports[0] == ports[1] <= 800
-    m = re.search(r"hostnames: gpu\[0001-(\d+)\]", ff2)
-    assert m, "ff2's compute hostlist changed shape"
-    more = int(m.group(1)) + 2 * (801 - ports[0])
-    return ff2.replace(m.group(0), f"hostnames: gpu[0001-{more}]")
+    extra = 801 - ports[0]
+    m = re.search(r"hostnames: gpu\[0001-(\d+)\](?s:.*?)hostnames: gpu\[(\d+)-(\d+)\](?s:.*?)ip_offset: (\d+)", ff2)
+    assert m, "ff2's compute hostlists changed shape"
+    z0_last, z1_first, z1_last, z1_offset = (int(g) for g in m.groups())
+    assert z1_first == z0_last + 1
+    return (
+        ff2.replace(f"gpu[0001-{z0_last:04d}]", f"gpu[0001-{z0_last + extra:04d}]")
+        .replace(f"gpu[{z1_first:04d}-{z1_last:04d}]", f"gpu[{z1_first + extra:04d}-{z1_last + 2 * extra:04d}]")
+        .replace(f"ip_offset: {z1_offset}", f"ip_offset: {z1_offset + extra}")
+    )
 
 
 def test_fire_flyer_zone_holds_800_host_ports(stack_text, make_stack, findings_of, compiled_stack) -> None:
@@ -720,3 +747,36 @@ def test_findings_are_all_reported_at_once_errors_first(stack_text, make_stack) 
         compile_stack(make_stack(text))
     assert [f.code for f in info.value.findings] == ["FF-STO-002", "FF-SCHED-001", "FF-NET-018"]
     assert str(info.value) == "spec is invalid: 2 error(s)"
+
+
+def test_a_groups_whole_hostlist_must_fit_its_zone_whatever_its_count(stack_text, make_stack, findings_of) -> None:
+    """FF-NET-002 counts reserved ports: cn[01-09] needs 12 host ports on the lab's 8, even with 2 installed."""
+    lab = stack_text("lab")
+    for count in ("", "    count: 2\n", "    count: 0\n"):
+        text = lab.replace("hostnames: cn[01-04]\n", "hostnames: cn[01-09]\n" + count)
+        (over,) = [f for f in findings_of(make_stack(text, name=f"c{len(count)}")) if f.code == "FF-NET-002"]
+        assert "has 12 host ports" in over.message and "= 8" in over.message
+        assert ("reserved for hostlist names beyond `count`" in over.message) is bool(count)
+    fits = lab.replace("hostnames: cn[01-04]\n", "hostnames: cn[01-05]\n    count: 2\n")  # 5 + 3 = 8 ports
+    assert findings_of(make_stack(fits, name="fits")) == []
+
+
+def test_a_zone_with_only_reserved_ports_has_no_hosts(stack_text, make_stack, findings_of) -> None:
+    text = (
+        stack_text("lab")
+        .replace("  radix: 4 ", "  radix: 8 ")
+        .replace("  design: zone-subnets\n", "  design: single-subnet\n  inter_zone: {links: 1}\n")
+        .replace("    - name: z0\n", "    - name: z0\n    - name: z1\n")
+        .replace("hostnames: cn[01-04]\n", "hostnames: cn[01-04]\n    zone: z0\n")
+        .replace("hostnames: st[01-02]\n", "hostnames: st[01-02]\n    zone: z0\n")
+        .replace(
+            "\nfabric:\n",
+            "  spare:\n    role: compute\n    hostnames: sp[01-02]\n    count: 0\n    profile: lab-node\n"
+            "    zone: z1\n\nfabric:\n",
+        )
+    )
+    found = findings_of(make_stack(text))
+    (f,) = [f for f in found if f.code == "FF-NET-013"]
+    assert f.path == ("fabric", "zones", 1)
+    assert "no installed hosts, only 2 reserved port(s)" in f.message
+    assert "raise `count`" in (f.hint or "")

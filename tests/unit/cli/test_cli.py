@@ -137,3 +137,22 @@ def test_internal_errors_are_logged_not_shown(monkeypatch, capsys, tmp_path: Pat
     assert code == 70
     assert "internal error" in err and "Traceback" not in err
     assert "ZeroDivisionError" in (tmp_path / "ffinfra" / "debug.log").read_text()
+
+
+def test_show_counts_reserved_host_ports(monkeypatch, capsys, tmp_path: Path):
+    """gpu-z0 installs 578 of its 618 names: z0 has 760 ports used and 40 reserved for the rest, none free."""
+    d = tmp_path / "grow"
+    d.mkdir()
+    text = (ROOT / "stacks" / "ff2" / "cluster.yaml").read_text()
+    (d / "cluster.yaml").write_text(
+        text.replace("hostnames: gpu[0001-0618]", "count: 578\n    hostnames: gpu[0001-0618]")
+    )
+    code, out, _ = run(monkeypatch, capsys, "show", "--json", str(d))
+    assert code == 0
+    z0, z1 = json.loads(out)["zones"]
+    assert (z0["host_ports_used"], z0["host_ports_reserved"], z0["host_ports_total"]) == (760, 40, 800)
+    assert (z1["host_ports_used"], z1["host_ports_reserved"]) == (800, 0)
+    code, out, _ = run(monkeypatch, capsys, "show", str(d))
+    assert code == 0
+    assert "760 used 40 reserved 0 free" in out and "800 used 0 free" in out
+    assert "host ports 760/800 +40 reserved" in out

@@ -87,7 +87,7 @@ def test_host_variables(stack):
 
 def test_role_groups_hold_the_node_groups_of_that_role(stack):
     children = load(stack("ff2"))["all"]["children"]
-    assert children["role_compute"] == {"children": {"gpu": {}}}
+    assert children["role_compute"] == {"children": {"gpu_z0": {}, "gpu_z1": {}}}  # '-' → '_' for Ansible
     assert children["role_storage"] == {"children": {"storage": {}}}
     assert children["role_management"] == {"children": {"mgmt": {}}}
     assert children["role_controller"] == {"children": {"ctl": {}}}
@@ -129,17 +129,18 @@ def test_group_vars_all(stack):
 
 def test_group_vars_per_node_group(stack):
     topo = stack("ff2")
-    assert load(topo, "inventory/group_vars/gpu.yml") == {
-        "ffinfra_role": "compute",
-        "ffinfra_profile": "gpu-a100-pcie",
-        "ffinfra_gpu_count": 8,
-    }
+    for g in ("gpu_z0", "gpu_z1"):
+        assert load(topo, f"inventory/group_vars/{g}.yml") == {
+            "ffinfra_role": "compute",
+            "ffinfra_profile": "gpu-a100-pcie",
+            "ffinfra_gpu_count": 8,
+        }
     assert load(topo, "inventory/group_vars/storage.yml") == {
         "ffinfra_role": "storage",
         "ffinfra_profile": "storage-16nvme",
     }
     assert sorted(p for p in files(topo) if p.startswith("inventory/group_vars/")) == sorted(
-        f"inventory/group_vars/{g}.yml" for g in ("all", "gpu", "storage", "mgmt", "ctl", "login")
+        f"inventory/group_vars/{g}.yml" for g in ("all", "gpu_z0", "gpu_z1", "storage", "mgmt", "ctl", "login")
     )
 
 

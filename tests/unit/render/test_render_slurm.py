@@ -71,7 +71,7 @@ def test_node_lines_name_every_compute_host_once_and_nothing_else(stack):
 def test_ff2_node_lines_are_one_per_zone_with_hardware_and_features(stack):
     nodes = records(files(stack("ff2"))["slurm.conf"], "NodeName")
     assert [n["NodeName"] for n in nodes] == ["gpu[0001-0618]", "gpu[0619-1236]"]
-    assert [n["Features"] for n in nodes] == ["z0,gpu", "z1,gpu"]
+    assert [n["Features"] for n in nodes] == ["z0,gpu-z0,gpu", "z1,gpu-z1,gpu"]  # zone, group, the group's features
     for n in nodes:
         assert (n["CPUs"], n["Sockets"], n["CoresPerSocket"], n["ThreadsPerCore"]) == ("64", "2", "32", "1")
         assert n["Gres"] == "gpu:a100:8"

@@ -1,0 +1,237 @@
+"""A Plan: every change between two compiled stacks as rows, each with its impact and the action it needs.
+
+Rows come in three sections: spec (what the author edited), topology (what that does to nodes, switches and
+cables) and artifacts (which rendered files change, for whom). The plan's impact is the highest row's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ffinfra.compile import Compiled
+from ffinfra.plan.artifact_diff import ArtifactChange, diff_artifacts
+from ffinfra.plan.impact import Impact
+from ffinfra.plan.spec_diff import SpecChange, diff_specs
+from ffinfra.plan.topo_diff import CableChange, TopologyDiff, diff_topologies
+from ffinfra.render.targets import render_all
+from ffinfra.spec.hostlist import compress
+from ffinfra.topology.model import Host
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    section: str  # spec | topology | artifact
+    subject: str  # what changed, short: a YAML path, "gpu[0579-0618] added", a file path
+    change: str  # old → new, or a count
+    impact: Impact | None  # None: derived (the topology/artifact rows carry it)
+    action: str
+    details: tuple[str, ...] = ()  # per-item lines (leaf ports, cables) for folded sections
+
+
+@dataclass
+class Plan:
+    stack: str
+    old_label: str
+    new_label: str
+    spec: list[SpecChange]
+    topo: TopologyDiff
+    artifacts: list[ArtifactChange]
+    rows: list[Row] = field(default_factory=list)
+    allow_destructive: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rows)
+
+    @property
+    def impact(self) -> Impact:
+        return max((r.impact for r in self.rows if r.impact is not None), default=Impact.NOOP)
+
+    @property
+    def refused(self) -> bool:
+        """Destructive changes without --allow-destructive, or anything ffinfra cannot apply in place."""
+        i = self.impact
+        return i >= Impact.UNSUPPORTED or (i >= Impact.DESTRUCTIVE and not self.allow_destructive)
+
+    def section(self, name: str) -> list[Row]:
+        return [r for r in self.rows if r.section == name]
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "∅"
+    text = str(value) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _spec_rows(changes: list[SpecChange], has_effect: bool) -> list[Row]:
+    rows = []
+    for c in changes:
+        pol = c.policy
+        impact = pol.impact if pol else Impact.UNSUPPORTED
+        action = pol.action if pol else "no update policy for this field: ffinfra cannot tell what it does"
+        if impact is None and not has_effect:
+            impact, action = Impact.NOOP, "no effect on the compiled cluster"
+        change = {"added": f"+ {_fmt(c.new)}", "removed": f"- {_fmt(c.old)}"}.get(
+            c.kind, f"{_fmt(c.old)} → {_fmt(c.new)}"
+        )
+        rows.append(Row("spec", c.display_path, change, impact, action))
+    return rows
+
+
+_HOST_ADDED = {
+    "compute": (Impact.ROLLING_RESTART, "restart slurmctld so Slurm 22.05 knows the nodes, then start their slurmd"),
+    "storage": (Impact.DATA_MIGRATION, "new 3FS targets join the chain table: data rebalances onto them"),
+}
+_HOST_REMOVED = {
+    "compute": (Impact.ROLLING_RESTART, "drain the nodes, then restart slurmctld without them"),
+    "storage": (Impact.DATA_MIGRATION, "offline their 3FS targets first: chains re-replicate their data"),
+}
+_OTHER = (Impact.ROLLING_RESTART, "provision the nodes; restart the services that list them")
+
+
+def _host_groups(hosts: list[Host]) -> dict[tuple[str, str, str], list[Host]]:
+    out: dict[tuple[str, str, str], list[Host]] = defaultdict(list)
+    for h in hosts:
+        out[(h.group, h.role, h.zone)].append(h)
+    return out
+
+
+def _ports(h: Host) -> str:
+    return ", ".join(f"{p.nic}→{p.leaf}[{p.leaf_port}]" for p in h.ports) or "no IB port"
+
+
+def _cables(changes: list[CableChange]) -> tuple[str, ...]:
+    return tuple(f"{c.switch}[{c.port}]: {c.old or 'free'} → {c.new or 'free'}" for c in changes)
+
+
+def _topology_rows(d: TopologyDiff) -> list[Row]:
+    rows: list[Row] = []
+    for (group, role, zone), hosts in _host_groups(d.added).items():
+        impact, action = _HOST_ADDED.get(role, _OTHER)
+        rows.append(
+            Row(
+                "topology",
+                f"{compress(h.name for h in hosts)} added",
+                f"{len(hosts)} {role} node(s) of {group} in {zone}",
+                impact,
+                action,
+                tuple(f"{h.name} {h.mgmt_ip}: {_ports(h)}" for h in hosts),
+            )
+        )
+    for (group, role, zone), hosts in _host_groups(d.removed).items():
+        impact, action = _HOST_REMOVED.get(role, _OTHER)
+        rows.append(
+            Row(
+                "topology",
+                f"{compress(h.name for h in hosts)} removed",
+                f"{len(hosts)} {role} node(s) of {group} in {zone}",
+                impact,
+                action,
+                tuple(f"{h.name}: frees {_ports(h)}" for h in hosts),
+            )
+        )
+    if d.renamed:
+        rows.append(
+            Row(
+                "topology",
+                f"{len(d.renamed)} node(s) renamed",
+                f"{compress(o.name for o, _ in d.renamed)} → {compress(n.name for _, n in d.renamed)}",
+                Impact.ROLLING_REBOOT,
+                "re-provision each node under its new name, a batch at a time",
+                tuple(f"{o.name} → {n.name}" for o, n in d.renamed),
+            )
+        )
+    moved_hosts = sorted({m.host for m in d.moved})
+    if moved_hosts:
+        rows.append(
+            Row(
+                "topology",
+                f"{len(moved_hosts)} node(s) re-cabled",
+                f"{len(d.moved)} HCA port(s) move: {compress(moved_hosts)}",
+                Impact.FABRIC_REROUTE,
+                "re-plug each port as listed; OpenSM re-sweeps",
+                tuple(f"{m.host} {m.nic}[{m.port}]: {m.old} → {m.new}" for m in d.moved),
+            )
+        )
+    if d.readdressed:
+        rows.append(
+            Row(
+                "topology",
+                f"{len(d.readdressed)} node(s) re-addressed",
+                compress(n.name for _, n in d.readdressed),
+                Impact.ROLLING_REBOOT,
+                "re-address and reboot a batch at a time",
+                tuple(f"{n.name}: {o.mgmt_ip} → {n.mgmt_ip}" for o, n in d.readdressed),
+            )
+        )
+    if d.changed_profile:
+        rows.append(
+            Row(
+                "topology",
+                f"{len(d.changed_profile)} node(s) change hardware profile",
+                compress(n.name for _, n in d.changed_profile),
+                Impact.ROLLING_REBOOT,
+                "drain, swap hardware, re-provision a batch at a time",
+                tuple(f"{n.name}: {o.profile_name} → {n.profile_name}" for o, n in d.changed_profile),
+            )
+        )
+    for verb, names in (("added", d.switches_added), ("removed", d.switches_removed)):
+        if names:
+            rows.append(
+                Row(
+                    "topology",
+                    f"{len(names)} switch(es) {verb}",
+                    compress(names),
+                    Impact.FABRIC_REROUTE,
+                    f"{'install and cable' if verb == 'added' else 'uncable and remove'} them; OpenSM re-sweeps",
+                    tuple(names),
+                )
+            )
+    # Cables that the node and switch rows above do not already explain.
+    explained = {h.name for h in d.added} | {h.name for h in d.removed} | {m.host for m in d.moved}
+    explained_sw = set(d.switches_added) | set(d.switches_removed)
+
+    def unexplained(cs: list[CableChange]) -> list[CableChange]:
+        skip = explained | explained_sw
+        return [c for c in cs if c.switch not in explained_sw and not ({c.old_node, c.new_node} & skip)]
+
+    for verb, cs in (
+        ("plugged", unexplained(d.cables_added)),
+        ("unplugged", unexplained(d.cables_removed)),
+        ("re-plugged", unexplained(d.cables_replugged)),
+    ):
+        if cs:
+            rows.append(
+                Row(
+                    "topology",
+                    f"{len(cs)} cable(s) {verb}",
+                    f"on {compress(sorted({c.switch for c in cs}))}",
+                    Impact.FABRIC_REROUTE,
+                    "re-cable as listed (switch[port]: before → after); OpenSM re-sweeps",
+                    _cables(cs),
+                )
+            )
+    return rows
+
+
+def _artifact_rows(changes: list[ArtifactChange]) -> list[Row]:
+    return [
+        Row(
+            "artifact",
+            c.path,
+            f"{c.kind}, +{c.lines_added}/-{c.lines_removed} lines → {c.targets}",
+            c.impact,
+            c.action,
+        )
+        for c in changes
+    ]
+
+
+def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, allow_destructive: bool = False) -> Plan:
+    spec = diff_specs(old.spec, new.spec)
+    topo = diff_topologies(old.topology, new.topology)
+    arts = diff_artifacts(render_all(old.topology), render_all(new.topology))
+    rows = _spec_rows(spec, has_effect=bool(arts) or not topo.empty) + _topology_rows(topo) + _artifact_rows(arts)
+    return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive)
