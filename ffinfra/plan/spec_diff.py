@@ -11,7 +11,7 @@ from typing import Any
 
 from ffinfra.plan.policy import Policy, policy_for
 from ffinfra.spec.models import ClusterSpec
-from ffinfra.topology.nodes import default_homing
+from ffinfra.topology.nodes import default_homing, group_counts
 
 Path = tuple[str | int, ...]
 _LIST_KEYS = ("name", "device")  # how items of a list are identified, when they have one of these
@@ -94,8 +94,10 @@ def effective(spec: ClusterSpec) -> dict[str, Any]:
     """The spec as data with the defaults that other fields decide filled in, so that writing out a default
     (homing: all-zones where it was already implied) is not reported as a change."""
     data = spec.model_dump(mode="json")
+    installed = group_counts(spec)[0].counts  # `count` left out means the whole hostlist: say how many
     for name, g in spec.nodes.items():
         data["nodes"][name]["homing"] = default_homing(spec, g)
+        data["nodes"][name]["count"] = installed[name]
     for name, prof in spec.hardware.items():
         data["hardware"][name]["cpu"]["numa_nodes"] = prof.cpu.numa
     data["storage"]["threefs"]["cluster_id"] = spec.storage.threefs.cluster_id or spec.name
@@ -106,4 +108,12 @@ def effective(spec: ClusterSpec) -> dict[str, Any]:
 def diff_specs(old: ClusterSpec, new: ClusterSpec) -> list[SpecChange]:
     raw: list[tuple[Path, Any, Any, str]] = []
     _walk(effective(old), effective(new), (), raw)
-    return [SpecChange(p, o, n, k, policy_for(p)) for p, o, n, k in raw]
+
+    def implied_twice(p: Path) -> bool:
+        # A count left out on both sides only follows the hostlist, whose change is already a row.
+        if len(p) != 3 or p[0] != "nodes" or p[2] != "count":
+            return False
+        a, b = old.nodes.get(str(p[1])), new.nodes.get(str(p[1]))
+        return a is not None and b is not None and a.count is None and b.count is None
+
+    return [SpecChange(p, o, n, k, policy_for(p)) for p, o, n, k in raw if not implied_twice(p)]

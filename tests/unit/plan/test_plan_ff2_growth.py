@@ -50,7 +50,9 @@ def _names(diff: str, sign: str) -> set[str]:
 
 
 def test_the_spec_change_is_the_count(growth: Plan):
-    assert [(c.display_path, c.old, c.new) for c in growth.spec] == [("nodes.gpu-z0.count", 578, None)]
+    assert [(c.display_path, c.old, c.new) for c in growth.spec] == [
+        ("nodes.gpu-z0.count", 578, 618)
+    ]  # an unset count reads as the hostlist size
 
 
 def test_forty_nodes_added_in_z0_with_their_leaf_ports(growth: Plan):
