@@ -23,9 +23,8 @@ class ArtifactChange:
     diff: str  # unified diff text
 
 
-# (path prefix or exact path, impact, action): first match wins.
+# (path prefix or exact path, impact, action): first match wins. opensm/ and slurm.conf are judged by _rule.
 _RULES: list[tuple[str, Impact, str]] = [
-    ("opensm/", Impact.HOT_RELOAD, ""),  # refined per file below
     ("slurm/", Impact.ROLLING_RESTART, "restart slurmctld, then restart slurmd node by node (Slurm 22.05)"),
     ("nccl/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
     ("hfreduce/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
