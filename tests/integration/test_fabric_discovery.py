@@ -1,0 +1,97 @@
+"""The discovered fabric against the plan, on ibsim: a healthy lab matches; a missing cable, a cable in the
+wrong port and a link at the wrong width are each named by switch and port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ffinfra.compile import compile_stack
+from ffinfra.render.targets import render_all
+from ffinfra.stack import find_stack
+from ffinfra.topology.model import Topology
+from ffinfra.verify.fabric_diff import diff_fabric
+from ffinfra.verify.ibsim import IbSim
+from ffinfra.verify.parsers.ibnetdiscover import parse_ibnetdiscover
+from ffinfra.verify.tools import missing_tools, run_tool
+
+pytestmark = [
+    pytest.mark.ibsim,
+    pytest.mark.skipif(bool(missing_tools()), reason=f"needs {missing_tools()} (scripts/setup.sh --test)"),
+]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lab() -> tuple[Topology, str]:
+    topo = compile_stack(find_stack(str(ROOT / "stacks" / "lab"))).topology
+    net = next(a.content for a in render_all(topo) if a.path == "fabric/ibsim.net")
+    return topo, net
+
+
+def _discover(topo: Topology, net: str, tmp: Path) -> str:
+    (tmp / "net").write_text(net)
+    with IbSim(tmp / "net", tmp) as sim:
+        run = run_tool(["ibnetdiscover"], sim.env(topo.subnets[0].sm_nodeid), 60)
+    assert run.rc == 0, run.stderr
+    return run.stdout
+
+
+def _ids(topo: Topology) -> dict[str, str]:
+    ids = {s.name: s.nodeid for s in topo.switches}
+    ids.update({p.host: p.nodeid for p in topo.host_ports})
+    return ids
+
+
+def test_healthy_lab_matches_the_plan(tmp_path: Path):
+    topo, net = _lab()
+    d = diff_fabric(topo, parse_ibnetdiscover(_discover(topo, net, tmp_path)))
+    assert d.ok, d.problems()
+    assert d.found == d.planned == len(topo.links)
+
+
+def test_missing_miswired_and_narrow_links_are_named_by_switch_and_port(tmp_path: Path):
+    topo, net = _lab()
+    i = _ids(topo)
+    lf01, lf02, lf04, sp02 = i["z0-lf01"], i["z0-lf02"], i["z0-lf04"], i["z0-sp02"]
+    cn02, cn04 = i["cn02"], i["cn04"]
+    # missing: lf01[4] ↔ sp02[1] unplugged at both ends
+    net = net.replace(f'[4] "{sp02}"[1]\n', "").replace(f'[1] "{lf01}"[4]\n', "")
+    # wrong port: cn04 plugged into lf04 port 2 instead of port 1
+    net = net.replace(f'[1] "{cn04}"[1]\n', f'[2] "{cn04}"[1]\n').replace(f'[1] "{lf04}"[1]\n', f'[1] "{lf04}"[2]\n')
+    # wrong width: lf02[1] ↔ cn02 trains at 1x
+    net = net.replace(f'[1] "{cn02}"[1]\n', f'[1] "{cn02}"[1] w=1\n').replace(
+        f'[1] "{lf02}"[1]\n', f'[1] "{lf02}"[1] w=1\n'
+    )
+    d = diff_fabric(topo, parse_ibnetdiscover(_discover(topo, net, tmp_path)))
+    assert d.missing == ["z0-lf01[4] should connect to z0-sp02[1]: the port is empty"]
+    assert d.miswired == ["cn04 mlx5_0[1] is in z0-lf04[2], the plan says z0-lf04[1]"]
+    assert d.unexpected == []
+    assert d.wrong_link == ["z0-lf02[1] ↔ cn02 mlx5_0[1] runs 1xHDR, planned 4xHDR"]
+    assert not d.ok
+
+
+def test_swapped_cables_read_as_miswired(tmp_path: Path):
+    topo, net = _lab()
+    i = _ids(topo)
+    lf01, cn01, st01 = i["z0-lf01"], i["cn01"], i["st01"]
+    # cn01 and st01 swap their ports on lf01
+    net = (
+        net.replace(f'[1] "{cn01}"[1]\n', "@A@")
+        .replace(f'[2] "{st01}"[1]\n', f'[2] "{cn01}"[1]\n')
+        .replace("@A@", f'[1] "{st01}"[1]\n')
+    )
+    net = net.replace(f'Hca 1 "{cn01}"', "@H1@").replace(f'Hca 1 "{st01}"', "@H2@")
+    net = net.replace("@H1@", f'Hca 1 "{cn01}"').replace("@H2@", f'Hca 1 "{st01}"')
+    blocks = net.split("\n\n")
+    for k, block in enumerate(blocks):
+        if f'Hca 1 "{cn01}"' in block:
+            blocks[k] = block.replace(f'[1] "{lf01}"[1]', f'[1] "{lf01}"[2]')
+        elif f'Hca 1 "{st01}"' in block:
+            blocks[k] = block.replace(f'[1] "{lf01}"[2]', f'[1] "{lf01}"[1]')
+    d = diff_fabric(topo, parse_ibnetdiscover(_discover(topo, "\n\n".join(blocks), tmp_path)))
+    assert d.miswired == [
+        "z0-lf01[1] connects to st01 mlx5_0[1], the plan says cn01 mlx5_0[1]",
+        "z0-lf01[2] connects to cn01 mlx5_0[1], the plan says st01 mlx5_0[1]",
+    ]
+    assert d.missing == [] and d.unexpected == []
