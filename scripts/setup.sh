@@ -3,14 +3,20 @@
 #   scripts/setup.sh           Python only (enough for validate / show / build / plan)
 #   scripts/setup.sh --test    also the test dependencies and the Debian packages the tests run for real:
 #                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric)
+#   scripts/setup.sh --lab     also what `ffinfra up` needs for the lab stack (implied by --test), as root:
+#                              openssh-server, slurm-wlm, munge, iputils-ping, netcat-openbsd, the fabric simulator
+#                              (ibsim-utils, opensm, infiniband-diags) and the benchmark tools (iperf3, fio, perftest,
+#                              numactl), all from Debian; ansible-core into the venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
+want_lab=0
 for arg in "$@"; do
   case "$arg" in
-    --test) want_test=1 ;;
-    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+    --test) want_test=1; want_lab=1 ;;
+    --lab) want_lab=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -25,6 +31,16 @@ if [ "$want_test" = 1 ]; then
     dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
   done
 fi
+if [ "$want_lab" = 1 ] && [ "$(id -u)" = 0 ]; then
+  # The lab's nodes are namespaces over the host's / (overlay root): what is installed here is installed there.
+  # Without root the lab cannot run at all (ffinfra up says so), so a non-root --test run skips these.
+  # Lab nodes see the host's packages through their overlay root and have no network of their own, so every
+  # package a role installs must already be here.
+  for pkg in openssh-server slurm-wlm munge iputils-ping netcat-openbsd ibsim-utils opensm infiniband-diags \
+             iperf3 fio perftest numactl; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
+  done
+fi
 if ! "$PY" -m venv --help >/dev/null 2>&1; then debs+=("python3-venv"); fi
 if [ ${#debs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -35,7 +51,14 @@ if [ ${#debs[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # opensm's postinst tries to start the daemon; policy-rc.d may refuse, which is harmless.
-  apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null
+  # sshd, munge and slurm must not start on the host (the lab starts them inside its nodes): a policy-rc.d that
+  # refuses every start is put in place for the install when the machine has none (containers usually do).
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${debs[@]}" >/dev/null || { [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d; exit 1; }
+  if [ "$own_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
@@ -44,5 +67,8 @@ if [ "$want_test" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e .
+fi
+if [ "$want_lab" = 1 ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[apply]'
 fi
 echo "setup.sh: ready (.venv/bin/ffinfra)"

@@ -1,0 +1,106 @@
+"""Benchmark: `ffinfra up` from nothing to green, and a no-change re-run, on the lab stacks (needs root).
+
+    sudo .venv/bin/python bench/lab_up.py                 # lab and lab16
+    sudo .venv/bin/python bench/lab_up.py --stacks lab    # one stack
+
+For each stack: `ffinfra down` (so the first run starts from nothing: no nodes; secrets are kept), then
+`ffinfra up` (timed, phases from the run's summary.json), then `ffinfra up` again (timed: nothing changed, so Ansible
+is skipped after the live file check), then `ffinfra up --force` (timed: Ansible runs and must report 0 changed),
+then `ffinfra down` (timed). Each stack is copied into a temporary stacks/ folder (FFINFRA_STACKS),
+so the working tree's stacks/ are not touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = str(ROOT / ".venv" / "bin" / "ffinfra")
+
+
+def _ffinfra(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    t0 = time.monotonic()
+    r = subprocess.run([EXE, *args], cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=1200)
+    return time.monotonic() - t0, r
+
+
+def _summary(stack_dir: Path) -> dict:
+    last = sorted((stack_dir / "runs").iterdir())[-1]
+    return json.loads((last / "summary.json").read_text())
+
+
+def bench(stack: str, work: Path) -> dict:
+    stacks = work / "stacks"
+    (stacks / stack).mkdir(parents=True)
+    shutil.copy(ROOT / "stacks" / stack / "cluster.yaml", stacks / stack / "cluster.yaml")
+    env = {**os.environ, "NO_COLOR": "1", "FFINFRA_STACKS": str(stacks)}
+    out: dict = {"stack": stack}
+    try:
+        first, r = _ffinfra(["up", stack], env, work)
+        if r.returncode != 0:
+            raise SystemExit(f"{stack}: first up failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        s1 = _summary(stacks / stack)
+        second, r = _ffinfra(["up", stack], env, work)
+        if r.returncode != 0:
+            raise SystemExit(f"{stack}: re-run failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        s2 = _summary(stacks / stack)
+        forced, r = _ffinfra(["up", stack, "--force"], env, work)
+        if r.returncode != 0:
+            raise SystemExit(f"{stack}: forced re-run failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        s3 = _summary(stacks / stack)
+        out.update(
+            forced_s=round(forced, 1),
+            forced_changed=s3["changed"],
+        )
+        out.update(
+            first_s=round(first, 1),
+            first_phases=s1["phase_seconds"],
+            first_changed=s1["changed"],
+            rerun_s=round(second, 1),
+            rerun_phases=s2["phase_seconds"],
+            rerun_changed=s2["changed"],
+            speedup=round(first / second, 1),
+        )
+    finally:
+        down, r = _ffinfra(["down", stack], env, work)
+        out["down_s"] = round(down, 1)
+        if r.returncode != 0:
+            print(f"{stack}: down failed: {r.stdout}{r.stderr}", file=sys.stderr)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stacks", nargs="+", default=["lab", "lab16"])
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench/lab_up.py needs root (the lab provider makes namespaces and mounts)")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ffinfra-bench-") as tmp:
+        for stack in args.stacks:
+            results.append(bench(stack, Path(tmp) / stack))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(
+        f"{'stack':8} {'nodes→green':>12} {'re-run':>8} {'speedup':>8} {'forced re-run':>14} {'changed':>8} {'down':>6}"
+    )
+    for r in results:
+        print(
+            f"{r['stack']:8} {r['first_s']:>10.1f} s {r['rerun_s']:>6.1f} s {r['speedup']:>7.1f}x "
+            f"{r['forced_s']:>12.1f} s {r['forced_changed']:>8} {r['down_s']:>4.1f} s"
+        )
+        print(f"         first: {r['first_phases']}\n         re-run: {r['rerun_phases']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Where nodes come from. A provider creates the stack's nodes, says how to reach each one, runs a command on
+one, reports their status and destroys them.
+
+    lab          every node is a set of namespaces with an overlay root on this machine (ffinfra/apply/lab/)
+    (baremetal)  machines that exist already: create = check ssh, destroy = nothing (planned, same interface)
+
+Everything above the provider (render, Ansible, verify) sees only NodeSpec in and NodeAccess out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from ffinfra.errors import UserError
+from ffinfra.topology.model import Topology
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node the provider must bring into being: name, role and its management address."""
+
+    name: str
+    role: str
+    group: str
+    address: str  # management IPv4
+    prefixlen: int
+    interface: str = "eth0"
+
+
+@dataclass(frozen=True)
+class NodeAccess:
+    """How the operator reaches one node over SSH."""
+
+    name: str
+    address: str  # what Ansible's ansible_host holds (the management address)
+    user: str = "root"
+    port: int = 22
+    proxy_command: str | None = None  # lab: `ip netns exec <ns> nc 127.0.0.1 22`
+
+
+@dataclass
+class NodeStatus:
+    name: str
+    state: str  # running | stopped | broken
+    address: str = ""
+    pid: int | None = None
+    services: list[str] = field(default_factory=list)  # daemons seen running on the node
+    detail: str = ""
+
+
+# Progress callback: (host, phase-local status word, detail)
+Progress = Callable[[str, str, str], None]
+
+
+def _quiet(host: str, status: str, detail: str) -> None:
+    pass
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+
+    def create(
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = _quiet
+    ) -> dict[str, NodeAccess]:
+        """Make every node exist and accept key-only SSH with its own host key. Idempotent: nodes that are
+        already healthy are kept as they are; broken or half-made ones are made again."""
+        ...
+
+    def destroy(self, on_progress: Progress = _quiet) -> list[str]:
+        """Remove every node this provider made for the stack; returns their names. Leaves nothing behind."""
+        ...
+
+    def status(self) -> dict[str, NodeStatus]: ...
+
+    def access(self) -> dict[str, NodeAccess]:
+        """NodeAccess of the nodes that exist now (without creating anything)."""
+        ...
+
+    def exec(self, host: str, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run a command on a node as root and capture its output."""
+        ...
+
+
+def nodes_from_topology(topo: Topology) -> list[NodeSpec]:
+    mgmt = topo.spec.network.management
+    net = ipaddress.ip_network(mgmt.cidr)
+    iface = topo.spec.network.management_interface or "eth0"
+    return [NodeSpec(h.name, h.role, h.group, h.mgmt_ip, net.prefixlen, iface) for h in topo.hosts]
+
+
+def gateway_address(topo: Topology) -> str:
+    """The management network's gateway: the spec's, or the last host address of the network. In the lab it is
+    the switch namespace's bridge address and goes nowhere (a dead end that makes ansible_default_ipv4 exist)."""
+    mgmt = topo.spec.network.management
+    if mgmt.gateway:
+        return str(mgmt.gateway)
+    net = ipaddress.ip_network(mgmt.cidr)
+    used = {h.mgmt_ip for h in topo.hosts}
+    for addr in reversed(list(net.hosts())[-16:]):
+        if str(addr) not in used:
+            return str(addr)
+    raise UserError(f"management network {net} has no free address left for the lab's switch")
+
+
+PROVIDERS = ("lab",)
+
+
+def get_provider(kind: str, stack: str, state_dir: Path, topo: Topology | None = None) -> Provider:
+    if kind == "lab":
+        from ffinfra.apply.lab import LabProvider
+
+        return LabProvider(stack, state_dir / "lab", topo)
+    raise UserError(f"unknown provider {kind!r} (known: {', '.join(PROVIDERS)})")
