@@ -132,7 +132,7 @@ def test_internal_errors_are_logged_not_shown(monkeypatch, capsys, tmp_path: Pat
     def boom(*_a, **_k):
         raise ZeroDivisionError("synthetic")
 
-    monkeypatch.setattr("ffinfra.cli.app.compile_stack", boom)
+    monkeypatch.setattr("ffinfra.cli.options.compile_stack", boom)
     code, _out, err = run(monkeypatch, capsys, "validate")
     assert code == 70
     assert "internal error" in err and "Traceback" not in err

@@ -1,0 +1,1 @@
+"""Topology: the compiled cluster (hosts, switches, cables, subnets) that every renderer reads."""
