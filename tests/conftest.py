@@ -93,3 +93,20 @@ def make_stack(tmp_path: Path) -> Callable[..., StackRef]:
         return _write_stack(tmp_path / name, spec, files)
 
     return make
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """cli("validate", "lab") → (exit code, stdout, stderr) of `ffinfra ...`, run through main(), the error boundary."""
+    import sys
+
+    from ffinfra.cli.app import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["ffinfra", *args])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        out, err = capsys.readouterr()
+        return int(exc.value.code or 0), out, err
+
+    return run

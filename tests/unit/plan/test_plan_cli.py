@@ -7,26 +7,14 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from ffinfra.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[3]
 LAB = ROOT / "stacks" / "lab" / "cluster.yaml"
 GROW = ("hostnames: cn[01-04]", "hostnames: cn[01-05]")
 EC = ("    replication: 2\n", "    replication: 2\n    chain_table_type: EC\n")
-
-
-def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ffinfra", *args])
-    with pytest.raises(SystemExit) as exc:
-        main()
-        raise SystemExit(0)
-    out, err = capsys.readouterr()
-    return int(exc.value.code or 0), out, err
 
 
 def edit(spec: Path, old: str, new: str) -> None:
@@ -75,10 +63,10 @@ def two_labs(tmp_path: Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------------------------- --base REF
 
 
-def test_plan_against_head_reports_changes_as_markdown(monkeypatch, capsys, repo: Path):
+def test_plan_against_head_reports_changes_as_markdown(cli, monkeypatch, capsys, repo: Path):
     stack = repo / "stacks" / "lab"
     edit(stack / "cluster.yaml", *GROW)
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD", "--format", "markdown")
+    code, out, _ = cli("plan", str(stack), "--base", "HEAD", "--format", "markdown")
     assert code == 2
     assert out.startswith("### ffinfra plan: `lab`\n")
     assert "`HEAD:stacks/lab/cluster.yaml` → " in out
@@ -91,18 +79,18 @@ def test_plan_against_head_reports_changes_as_markdown(monkeypatch, capsys, repo
     assert git(repo, "status", "--porcelain") == " M stacks/lab/cluster.yaml\n", "the plan touched the repository"
 
 
-def test_plan_of_an_unchanged_stack_exits_0_in_one_line(monkeypatch, capsys, repo: Path):
-    code, out, err = run(monkeypatch, capsys, "plan", str(repo / "stacks" / "lab"), "--base", "HEAD")
+def test_plan_of_an_unchanged_stack_exits_0_in_one_line(cli, monkeypatch, capsys, repo: Path):
+    code, out, err = cli("plan", str(repo / "stacks" / "lab"), "--base", "HEAD")
     assert code == 0
     assert out.count("\n") == 1 and out.startswith("No changes: stack 'lab' compiles to the same cluster")
     assert err == ""
 
 
-def test_plan_against_an_older_commit(monkeypatch, capsys, repo: Path):
+def test_plan_against_an_older_commit(cli, monkeypatch, capsys, repo: Path):
     spec = repo / "stacks" / "lab" / "cluster.yaml"
     edit(spec, "repeats: 2", "repeats: 3")
     git(repo, "commit", "-q", "-am", "repeats")
-    code, out, _ = run(monkeypatch, capsys, "plan", str(spec.parent), "-b", "HEAD~1", "-f", "json")
+    code, out, _ = cli("plan", str(spec.parent), "-b", "HEAD~1", "-f", "json")
     assert code == 2
     data = json.loads(out)
     assert data["base"] == "HEAD~1:stacks/lab/cluster.yaml"
@@ -110,23 +98,23 @@ def test_plan_against_an_older_commit(monkeypatch, capsys, repo: Path):
     assert data["impact"] == "noop"
 
 
-def test_destructive_plan_is_refused_without_the_flag(monkeypatch, capsys, repo: Path):
+def test_destructive_plan_is_refused_without_the_flag(cli, monkeypatch, capsys, repo: Path):
     stack = repo / "stacks" / "lab"
     edit(stack / "cluster.yaml", *EC)
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD")
+    code, out, _ = cli("plan", str(stack), "--base", "HEAD")
     assert code == 1
     assert "Refused" in out and "--allow-destructive" in out
     assert "storage.threefs.chain_table_type" in out
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD", "--allow-destructive")
+    code, out, _ = cli("plan", str(stack), "--base", "HEAD", "--allow-destructive")
     assert code == 2
     assert "Refused" not in out
     assert "Impact: destructive re-create." in out
 
 
-def test_json_change_set(monkeypatch, capsys, repo: Path):
+def test_json_change_set(cli, monkeypatch, capsys, repo: Path):
     stack = repo / "stacks" / "lab"
     edit(stack / "cluster.yaml", *GROW)
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD", "--format", "json")
+    code, out, _ = cli("plan", str(stack), "--base", "HEAD", "--format", "json")
     assert code == 2
     data = json.loads(out)
     assert {"impact", "spec", "topology", "artifacts", "rows", "changed", "refused"} <= set(data)
@@ -137,16 +125,16 @@ def test_json_change_set(monkeypatch, capsys, repo: Path):
     assert added["name"] == "cn05" and added["ports"][0]["leaf"].startswith("z0-lf")
     assert "slurm/slurm.conf" in {a["path"] for a in data["artifacts"]}
     assert all("diff" not in a for a in data["artifacts"])
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "-b", "HEAD", "-f", "json", "--diff")
+    code, out, _ = cli("plan", str(stack), "-b", "HEAD", "-f", "json", "--diff")
     slurm = next(a for a in json.loads(out)["artifacts"] if a["path"] == "slurm/slurm.conf")
     assert "+NodeName=cn[01-05]" in slurm["diff"]
 
 
-def test_base_revision_without_the_stack_is_a_one_line_error(monkeypatch, capsys, tmp_path: Path, repo: Path):
+def test_base_revision_without_the_stack_is_a_one_line_error(cli, monkeypatch, capsys, tmp_path: Path, repo: Path):
     new = repo / "stacks" / "new"
     new.mkdir()
     shutil.copy(LAB, new / "cluster.yaml")
-    code, out, err = run(monkeypatch, capsys, "plan", str(new), "--base", "HEAD")
+    code, out, err = cli("plan", str(new), "--base", "HEAD")
     assert code == 1
     assert out == ""
     assert err.count("\n") == 1, err
@@ -154,28 +142,28 @@ def test_base_revision_without_the_stack_is_a_one_line_error(monkeypatch, capsys
     assert "Traceback" not in err
 
 
-def test_unknown_revision_is_a_one_line_error(monkeypatch, capsys, repo: Path):
-    code, _, err = run(monkeypatch, capsys, "plan", str(repo / "stacks" / "lab"), "--base", "no-such-ref")
+def test_unknown_revision_is_a_one_line_error(cli, monkeypatch, capsys, repo: Path):
+    code, _, err = cli("plan", str(repo / "stacks" / "lab"), "--base", "no-such-ref")
     assert code == 1
     assert err.count("\n") == 1 and "no such file, folder or git revision" in err
 
 
-def test_git_base_brings_the_inventory_csv_along(monkeypatch, capsys, repo: Path):
+def test_git_base_brings_the_inventory_csv_along(cli, monkeypatch, capsys, repo: Path):
     stack = repo / "stacks" / "lab"
     (stack / "inv").mkdir()
     (stack / "inv" / "nodes.csv").write_text("hostname,mac\ncn01,aa:bb:cc:00:00:01\n")
     (stack / "cluster.yaml").write_text((stack / "cluster.yaml").read_text() + "inventory: {csv: inv/nodes.csv}\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "inventory")
-    code, out, err = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD")
+    code, out, err = cli("plan", str(stack), "--base", "HEAD")
     assert (code, err) == (0, ""), out + err
     (stack / "inv" / "nodes.csv").write_text("hostname,mac,mgmt_ip\ncn01,aa:bb:cc:00:00:01,10.210.0.201\n")
-    code, out, _ = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD", "--details")
+    code, out, _ = cli("plan", str(stack), "--base", "HEAD", "--details")
     assert code == 2
     assert "cn01: 10.210.0.10 → 10.210.0.201" in out
 
 
-def test_git_base_finds_an_inventory_csv_outside_the_stack_folder(monkeypatch, capsys, repo: Path):
+def test_git_base_finds_an_inventory_csv_outside_the_stack_folder(cli, monkeypatch, capsys, repo: Path):
     stack = repo / "stacks" / "lab"
     (repo / "shared").mkdir()
     (repo / "shared" / "nodes.csv").write_text("hostname,mac\ncn01,aa:bb:cc:00:00:01\n")
@@ -184,31 +172,31 @@ def test_git_base_finds_an_inventory_csv_outside_the_stack_folder(monkeypatch, c
     )
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "shared inventory")
-    code, out, err = run(monkeypatch, capsys, "plan", str(stack), "--base", "HEAD")
+    code, out, err = cli("plan", str(stack), "--base", "HEAD")
     assert (code, err) == (0, ""), out + err
 
 
 # --------------------------------------------------------------------------------------------- --base PATH, diff
 
 
-def test_plan_with_a_path_base(monkeypatch, capsys, two_labs):
+def test_plan_with_a_path_base(cli, monkeypatch, capsys, two_labs):
     old, new = two_labs
     edit(new / "cluster.yaml", *GROW)
-    code, out, _ = run(monkeypatch, capsys, "plan", str(new), "--base", str(old / "cluster.yaml"), "-f", "markdown")
+    code, out, _ = cli("plan", str(new), "--base", str(old / "cluster.yaml"), "-f", "markdown")
     assert code == 2
     assert "cn05 added" in out
-    code, out, _ = run(monkeypatch, capsys, "plan", str(new), "--base", str(old))  # a folder works as well
+    code, out, _ = cli("plan", str(new), "--base", str(old))  # a folder works as well
     assert code == 2
     assert "Plan for 'lab'" in out and "cn05 added" in out
 
 
-def test_diff_two_specs(monkeypatch, capsys, two_labs, tmp_path: Path):
+def test_diff_two_specs(cli, monkeypatch, capsys, two_labs, tmp_path: Path):
     old, new = two_labs
-    code, out, _ = run(monkeypatch, capsys, "diff", str(old), str(new))
+    code, out, _ = cli("diff", str(old), str(new))
     assert code == 0 and out.startswith("No changes")
     edit(new / "cluster.yaml", "memory_gb: 2", "memory_gb: 4")
     report = tmp_path / "plan.md"
-    code, out, _ = run(monkeypatch, capsys, "diff", str(old), str(new), "--details", "--diff", "-o", str(report))
+    code, out, _ = cli("diff", str(old), str(new), "--details", "--diff", "-o", str(report))
     assert code == 2
     assert "hardware.lab-node.memory_gb" in out and "rolling restart" in out
     assert "+NodeName=cn[01-04]" in out  # --diff prints the unified diffs
@@ -216,26 +204,26 @@ def test_diff_two_specs(monkeypatch, capsys, two_labs, tmp_path: Path):
     assert md.startswith("### ffinfra plan: `lab`") and "**Impact: rolling restart**" in md
 
 
-def test_diff_output_file_takes_the_chosen_format(monkeypatch, capsys, two_labs, tmp_path: Path):
+def test_diff_output_file_takes_the_chosen_format(cli, monkeypatch, capsys, two_labs, tmp_path: Path):
     old, new = two_labs
     edit(new / "cluster.yaml", *EC)
     report = tmp_path / "plan.json"
-    code, out, _ = run(monkeypatch, capsys, "diff", str(old), str(new), "-f", "json", "-o", str(report))
+    code, out, _ = cli("diff", str(old), str(new), "-f", "json", "-o", str(report))
     assert code == 1  # refused
     assert json.loads(report.read_text()) == json.loads(out)
     assert json.loads(out)["refused"] is True
 
 
-def test_diff_with_a_missing_side_is_an_error(monkeypatch, capsys, two_labs, tmp_path: Path):
+def test_diff_with_a_missing_side_is_an_error(cli, monkeypatch, capsys, two_labs, tmp_path: Path):
     old, _ = two_labs
-    code, _, err = run(monkeypatch, capsys, "diff", str(old), str(tmp_path / "nowhere" / "cluster.yaml"))
+    code, _, err = cli("diff", str(old), str(tmp_path / "nowhere" / "cluster.yaml"))
     assert code == 1 and "no stack" in err
 
 
-def test_diff_with_an_invalid_side_reports_findings(monkeypatch, capsys, two_labs):
+def test_diff_with_an_invalid_side_reports_findings(cli, monkeypatch, capsys, two_labs):
     old, new = two_labs
     edit(new / "cluster.yaml", "radix: 4 ", "radx: 4 ")
-    code, out, err = run(monkeypatch, capsys, "diff", str(old), str(new))
+    code, out, err = cli("diff", str(old), str(new))
     assert code == 1
     assert "FF-SPEC-001" in err and "Traceback" not in err + out
     assert err.splitlines()[-1] == "✗ spec is invalid: 1 error(s), 0 warning(s), 0 note(s)"
