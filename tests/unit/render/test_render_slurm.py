@@ -49,7 +49,8 @@ def test_ff2_slurm_conf_core_settings(stack):
     assert conf["ReturnToService"] == "2"
     assert (conf["SlurmctldPort"], conf["SlurmdPort"]) == ("6817", "6818")
     assert conf["StateSaveLocation"] == "/var/spool/slurmctld"
-    assert conf["SlurmdSpoolDir"] == "/var/spool/slurmd/%n"  # one per node, also when nodes share a disk
+    assert conf["SlurmdSpoolDir"] == "/var/spool/slurmd"
+    assert conf["SlurmdPidFile"] == "/run/slurmd.pid"  # what Debian's slurmd systemd unit expects
 
 
 def test_controller_defaults_to_first_controller_node_then_first_management_node(stack):

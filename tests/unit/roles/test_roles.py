@@ -131,5 +131,5 @@ def test_hosts_receive_the_artifacts_their_targets_name(tmp_path: Path) -> None:
     assert "/etc/opensm/z0/opensm.conf" in got["mgmt01"]["opensm"]
     assert got["mgmt01"]["logs"] == {"z0": "/var/log/opensm-z0.log"}
     assert got["mgmt01"]["engines"] == {"z0": "ftree"}
-    assert got["gpu001"]["spool"] == "/var/spool/slurmd/gpu001"
+    assert got["gpu001"]["spool"] == "/var/spool/slurmd"  # read from the rendered slurm.conf
     assert got["gpu001"]["state"] == "/var/spool/slurmctld"
