@@ -3,10 +3,12 @@
 #   scripts/setup.sh           Python only (enough for validate / show / build / plan)
 #   scripts/setup.sh --test    also the test dependencies and the Debian packages the tests run for real:
 #                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric)
-#   scripts/setup.sh --lab     also what `ffinfra up` needs for the lab stack (implied by --test), as root:
-#                              openssh-server, slurm-wlm, munge, iputils-ping, netcat-openbsd, the fabric simulator
-#                              (ibsim-utils, opensm, infiniband-diags) and the benchmark tools (iperf3, fio, perftest,
-#                              numactl), all from Debian; ansible-core into the venv
+#   scripts/setup.sh --lab     also what `ffinfra up` and `ffinfra test` need for the lab stack (implied by --test), as
+#                              root: openssh-server, slurm-wlm, munge, iputils-ping, netcat-openbsd, the fabric
+#                              simulator (ibsim-utils, opensm, infiniband-diags) and the benchmark tools (iperf3, fio,
+#                              perftest, numactl), all from Debian; ansible-core, pytest-testinfra, paramiko and
+#                              PyTorch 2.13.0 (CPU) into the venv. Install the venv before `ffinfra up`: the lab's
+#                              nodes see it through their overlay root and it must not change while they run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +71,6 @@ else
   .venv/bin/python -m pip install -q --disable-pip-version-check -e .
 fi
 if [ "$want_lab" = 1 ]; then
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[apply]'
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[apply,accept,lab]'
 fi
 echo "setup.sh: ready (.venv/bin/ffinfra)"

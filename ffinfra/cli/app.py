@@ -17,7 +17,7 @@ import typer
 
 from ffinfra import __version__
 from ffinfra.cli import console
-from ffinfra.cli.commands import build, inspect, lifecycle, plan
+from ffinfra.cli.commands import accept, build, inspect, lifecycle, plan
 from ffinfra.errors import FfinfraError, SpecInvalid
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app = typer.Typer(
         "  ffinfra plan ff2 -b main    what a spec change does: nodes, cables, files, impact (PR review)\n"
         "  ffinfra up lab              bring the lab up on this machine: nodes, Ansible roles, Slurm, OpenSM\n"
         "  ffinfra status lab          nodes, services and drift;  ffinfra down lab  destroys the nodes\n"
+        "  ffinfra test lab            acceptance: node, fabric, bandwidth, storage, training vs pass marks\n"
         "  ffinfra schema > spec.json  JSON Schema for editor completion\n"
         "  ffinfra codes               every finding code and what it checks"
     ),
@@ -69,6 +70,7 @@ app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_
 app.command()(lifecycle.up)
 app.command()(lifecycle.down)
 app.command()(lifecycle.status)
+app.command()(accept.test)
 app.command()(inspect.schema)
 app.command()(inspect.codes)
 

@@ -410,6 +410,17 @@ class AcceptanceSpec(Model):
     storage_read_gbyte_per_client: float | None = Field(
         None, gt=0, description="3FS read per client node, GB/s; default: fraction × the client's IB GB/s"
     )
+    fio_directory: str = Field(
+        "/var/lib/ffinfra/fio",
+        pattern=r"^/",
+        description="where the storage suite runs fio on each storage node while no 3FS mount is deployed",
+    )
+    fio_read_gbyte: float | None = Field(
+        None, gt=0, description="fio sequential read per storage node directory, GB/s; unset: reported, not judged"
+    )
+    fio_write_gbyte: float | None = Field(
+        None, gt=0, description="fio sequential write per storage node directory, GB/s; unset: reported, not judged"
+    )
     repeats: int = Field(3, ge=1, le=20, description="runs before a failure is declared")
 
 

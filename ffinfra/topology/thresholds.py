@@ -61,6 +61,10 @@ def derive_thresholds(topo: Topology) -> list[Threshold]:
             )
         )
         out.append(pick("hfreduce_allreduce", a.hfreduce_gbyte, None, "GB/s", ""))
+    out += [
+        pick("fio_read", a.fio_read_gbyte, None, "GB/s", ""),
+        pick("fio_write", a.fio_write_gbyte, None, "GB/s", ""),
+    ]
     if spec.storage.threefs.enabled and client_ib:
         out.append(
             pick(

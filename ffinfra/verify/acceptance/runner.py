@@ -1,0 +1,163 @@
+"""Run the acceptance suites: pytest in a child process (its JUnit XML is pytest's own), progress streamed from
+the plugin's events, then results.json → Markdown and HTML, and --drain-failed.
+
+    runs/<UTC stamp>/   context.json, pytest.log, events.jsonl, junit.xml, results.json, summary.md, report.html
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ffinfra.apply.state import RunDir, StackPaths
+from ffinfra.compile import Compiled
+from ffinfra.errors import OperationalError, UserError
+from ffinfra.verify.acceptance.context import ENV, RunContext
+from ffinfra.verify.acceptance.results import SUITES, RunResults
+
+SUITES_DIR = Path(__file__).with_name("suites")
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class TestOptions:
+    provider: str = "lab"
+    suites: list[str] = field(default_factory=lambda: list(SUITES))
+    out_dir: Path | None = None
+    drain_failed: bool = False
+    python: str = ""
+    repeats: int | None = None
+    quick: bool = False
+    keyword: str = ""  # pytest -k, to run some tests of a suite
+    suppress: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TestRun:
+    results: RunResults
+    out_dir: Path
+    returncode: int
+    reports: dict[str, Path] = field(default_factory=dict)
+
+
+def check_suites(names: list[str]) -> list[str]:
+    bad = [n for n in names if n not in SUITES]
+    if bad:
+        raise UserError(f"unknown suite {', '.join(map(repr, bad))} (known: {', '.join(SUITES)})")
+    return [s for s in SUITES if s in names]  # always in pipeline order: node before fabric before ...
+
+
+def pytest_argv(ctx_path: Path, out: Path, suites: list[str], keyword: str = "") -> list[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(SUITES_DIR / "pytest.ini"),
+        "--rootdir",
+        str(SUITES_DIR),
+        "-p",
+        "ffinfra.verify.acceptance.plugin",
+        f"--junitxml={out / 'junit.xml'}",
+        "-o",
+        f"junit_suite_name=ffinfra-test-{ctx_path.parent.name}",
+        "-rfEs",
+        "-v",
+        "--tb=short",
+    ]
+    if keyword:
+        argv += ["-k", keyword]
+    return argv + [str(SUITES_DIR / f"test_{s}.py") for s in suites]
+
+
+def run_suites(c: Compiled, opts: TestOptions, progress: Progress, log: Callable[[str], None]) -> TestRun:
+    from ffinfra.verify.acceptance.cluster import open_cluster
+    from ffinfra.verify.acceptance.drain import drain_failed
+    from ffinfra.verify.acceptance.report.html import render_html
+    from ffinfra.verify.acceptance.report.markdown import render_markdown
+
+    suites = check_suites(opts.suites)
+    paths = StackPaths(c.stack.dir)
+    if opts.out_dir is not None:
+        out = Path(opts.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("events.jsonl", "results.json", "junit.xml"):
+            (out / stale).unlink(missing_ok=True)
+    else:
+        out = RunDir.create(paths.runs).path
+    ctx = RunContext(
+        stack=str(c.stack.dir),
+        provider=opts.provider,
+        suites=suites,
+        out_dir=str(out),
+        python=opts.python,
+        repeats=opts.repeats,
+        quick=opts.quick,
+        suppress=list(opts.suppress),
+    )
+    ctx_path = out / "context.json"
+    ctx.save(ctx_path)
+    # Fail fast, here, with a clear error (stack not running, no keys) rather than inside pytest.
+    open_cluster(ctx).close()
+    argv = pytest_argv(ctx_path, out, suites, opts.keyword)
+    log(f"running {' '.join(argv)}")
+    env = {**os.environ, ENV: str(ctx_path), "PYTHONDONTWRITEBYTECODE": "1"}
+    events = out / "events.jsonl"
+    with (out / "pytest.log").open("w") as fh:
+        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(out))
+        seen = 0
+        try:
+            while True:
+                done = proc.poll() is not None
+                seen = _pump(events, seen, progress)
+                if done:
+                    break
+                time.sleep(0.2)
+        except BaseException:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            raise
+    rc = proc.returncode
+    results_path = out / "results.json"
+    if not results_path.is_file():
+        tail = "\n".join((out / "pytest.log").read_text(errors="replace").splitlines()[-25:])
+        raise OperationalError(f"the acceptance run produced no results (pytest exit {rc}); {out}/pytest.log:\n{tail}")
+    results = RunResults.load(results_path)
+    if rc == 5 or not results.tests:
+        raise OperationalError(f"no acceptance test ran (pytest exit {rc}); see {out}/pytest.log")
+    if opts.drain_failed:
+        cluster = open_cluster(ctx)
+        try:
+            results.drained = drain_failed(cluster, results)
+        finally:
+            cluster.close()
+        results_path.write_text(results.to_json())
+    reports = {"junit": out / "junit.xml", "json": results_path}
+    reports["markdown"] = out / "summary.md"
+    reports["markdown"].write_text(render_markdown(results))
+    reports["html"] = out / "report.html"
+    reports["html"].write_text(render_html(results, c.topology))
+    return TestRun(results, out, rc, reports)
+
+
+def _pump(events: Path, seen: int, progress: Progress) -> int:
+    try:
+        lines = events.read_text().splitlines()
+    except FileNotFoundError:
+        return seen
+    for line in lines[seen:]:
+        try:
+            progress(json.loads(line))
+        except json.JSONDecodeError:
+            return seen  # a line being written: read it next time
+        seen += 1
+    return seen

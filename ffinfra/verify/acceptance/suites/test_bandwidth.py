@@ -1,0 +1,130 @@
+"""bandwidth suite: node-to-node bandwidth in pairing rounds that load every leaf uplink, against the pass mark;
+all_reduce_perf busbw where the nodes have GPUs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ffinfra.topology.thresholds import Threshold
+from ffinfra.verify.acceptance import bandwidth as bw
+from ffinfra.verify.pairing import schedule as pairing_schedule
+from ffinfra.verify.pairing import uplink_coverage
+from ffinfra.verify.parsers import ParseError
+from ffinfra.verify.parsers.nccl_tests import parse_nccl_tests
+
+
+@dataclass
+class BandwidthRun:
+    tool: str
+    threshold: Threshold | None
+    results: list[bw.DirectionResult]
+    suspect_nodes: list[str]
+    suspect_uplinks: list[str]
+
+
+def _tool(cluster) -> str:
+    if cluster.sim:
+        return "iperf3"  # the lab's HCAs live in ibsim: no RDMA data path
+    first = cluster.topo.hosts_with_role("compute")[0].name
+    r = cluster.sh(first, "ls /sys/class/infiniband 2>/dev/null | grep -q . && command -v ib_write_bw")
+    return "ib_write_bw" if r.ok else "iperf3"
+
+
+@pytest.fixture(scope="module")
+def run(cluster) -> BandwidthRun:
+    tool = _tool(cluster)
+    mark = cluster.thresholds.get(tool)
+    seconds = 1 if cluster.ctx.quick else 3
+    results = bw.measure(cluster, tool, seconds, mark.value if mark else None, cluster.repeats)
+    nodes, links = bw.suspects(results, mark.value if mark else None)
+    return BandwidthRun(tool, mark, results, nodes, links)
+
+
+def test_round(cluster, evidence, run, bw_round):
+    """Every direction of this round reaches the pass mark (best of the repeats)."""
+    mine = [r for r in run.results if r.d.round == bw_round]
+    if not mine:
+        pytest.skip(f"round {bw_round} has no pairs")
+    failing = []
+    for r in mine:
+        m = evidence.measure(
+            run.tool,
+            r.d.key,
+            r.best,
+            "Gb/s",
+            run.threshold,
+            samples=r.samples,
+            a=r.d.src.host,
+            b=r.d.dst.host,
+            round=bw_round,
+            uplinks=r.uplinks,
+            leaf_a=r.d.src.leaf,
+            leaf_b=r.d.dst.leaf,
+        )
+        if m.ok is False:
+            runs = ", ".join(f"{s:.2f}" for s in r.samples) or "no result: " + "; ".join(r.errors)[:200]
+            via = f" via {', '.join(r.uplinks)}" if r.uplinks else ""
+            failing.append(f"{r.d.key} {r.best or 0:.2f} Gb/s < {m.threshold:g} ({runs}){via}")
+    evidence.note(f"tool {run.tool}; pairs {', '.join(r.d.key for r in mine)}")
+    if failing:
+        involved = {h for r in mine for h in (r.d.src.host, r.d.dst.host)}
+        nodes = [n for n in run.suspect_nodes if n in involved]
+        links = [u for u in run.suspect_uplinks if any(u in r.uplinks for r in mine)]
+        evidence.blame(*nodes, *links)
+        who = (
+            f"; suspect node {', '.join(nodes)} (every pair with it is slow)"
+            if nodes
+            else f"; suspect uplink {', '.join(links)} (only pairs over it are slow)"
+            if links
+            else ""
+        )
+        pytest.fail(f"round {bw_round}: {len(failing)} of {len(mine)} below the pass mark: " + "; ".join(failing) + who)
+
+
+def test_every_leaf_uplink_exercised(cluster, evidence):
+    """The schedule sends traffic over every uplink of every leaf (ftree's routing model)."""
+    topo = cluster.topo
+    used = uplink_coverage(topo, pairing_schedule(topo))
+    uplinks = {z.name: z.uplinks for z in topo.zones}
+    zone_of = {s.name: s.zone for s in topo.switches}
+    leaves_per_zone = {z.name: len(topo.switches_in(z.name, "leaf")) for z in topo.zones}
+    idle = [
+        f"{leaf}#{k}"
+        for leaf, ks in sorted(used.items())
+        for k in range(uplinks[zone_of[leaf]])
+        if k not in ks and leaves_per_zone[zone_of[leaf]] > 1
+    ]
+    evidence.measure("uplinks_exercised", "schedule", sum(len(v) for v in used.values()), "uplinks")
+    if idle:
+        pytest.fail(f"no pair crosses {', '.join(idle)}")
+
+
+def test_nccl_all_reduce(cluster, evidence):
+    """all_reduce_perf across the compute nodes (one rank per GPU) reaches the busbw pass mark."""
+    topo = cluster.topo
+    compute = topo.hosts_with_role("compute")
+    gpus = topo.profile(compute[0]).gpus if compute else None
+    if gpus is None:
+        pytest.skip("the compute nodes have no GPUs")
+    n = min(len(compute), 2 if cluster.ctx.quick else len(compute))
+    cmd = f"srun -N{n} --ntasks-per-node={gpus.count} --gpus-per-task=1 all_reduce_perf -b 8 -e 1G -f 2 -g 1 -c 1 -n 20"
+    r = cluster.sh(cluster.controller, cmd, timeout=900)
+    try:
+        rep = parse_nccl_tests(r.stdout)
+    except ParseError as e:
+        pytest.fail(f"all_reduce_perf on {n} nodes: {r.brief()} ({e})")
+    busbw = max((row.out_of_place.busbw for row in rep.rows), default=None)
+    m = evidence.measure(
+        "nccl_all_reduce_busbw", f"{n} nodes", busbw, "GB/s", cluster.thresholds.get("nccl_all_reduce_busbw")
+    )
+    if rep.out_of_bounds or any(row.out_of_place.wrong for row in rep.rows):
+        pytest.fail(f"all_reduce_perf reported wrong results on {', '.join(rep.hosts)}")
+    if m.ok is False:
+        pytest.fail(f"all_reduce_perf busbw {busbw:.2f} GB/s < {m.threshold:g} GB/s on {', '.join(rep.hosts)}")
+
+
+def test_hfreduce_allreduce(cluster):
+    """HFReduce's own benchmark (arrives with the HFReduce build issue)."""
+    pytest.skip("HFReduce is not built by ffinfra yet: its benchmark joins this suite with the HFReduce issue")

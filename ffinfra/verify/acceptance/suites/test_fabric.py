@@ -1,0 +1,128 @@
+"""fabric suite: the live fabric against the compiled plan, from each subnet's SM host.
+
+Cabling comes from ibnetdiscover (every problem by switch name and port); routing from OpenSM's log (the
+configured engine, no fallback) and from the switches' programmed tables (dump_fts): every leaf reaches every CA
+port, routes spread evenly over each leaf's uplinks, and an ibtracert between two leaves goes leaf → spine → leaf.
+In the lab the tools attach to the stack's ibsim on the SM node, exactly where the lab's OpenSM runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ffinfra.verify.acceptance import expect
+from ffinfra.verify.fabric_check import check_trace, trace_pair
+from ffinfra.verify.fabric_diff import diff_fabric
+from ffinfra.verify.lft import name_tables, parse_dump_fts
+from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log
+from ffinfra.verify.parsers.ibnetdiscover import parse_ibnetdiscover
+from ffinfra.verify.routing import check_balance, walk
+from ffinfra.verify.trace import parse_ibtracert
+from ffinfra.verify.wiring import subnet_wiring
+
+_PORT = re.compile(r"^(\S+)\[(\d+)\]")
+
+
+def _subnet(cluster, name):
+    return next(sn for sn in cluster.topo.subnets if sn.name == name)
+
+
+def _ib(cluster, subnet, tool: str, timeout: float = 60):
+    sn = _subnet(cluster, subnet)
+    env, ca = expect.ib_prefix(cluster.topo, sn, cluster.sim)
+    r = cluster.sh(sn.sm_host, f"{env}{tool.split()[0]} {ca}{' '.join(tool.split()[1:])}", timeout)
+    if r.rc != 0 or not r.stdout.strip():
+        pytest.fail(f"subnet {subnet}: {r.brief()}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def tables(cluster):
+    """Programmed LFTs per subnet, named after the plan (read once per subnet)."""
+    cache = {}
+
+    def get(subnet):
+        if subnet not in cache:
+            dump = parse_dump_fts(_ib(cluster, subnet, "dump_fts").stdout)
+            cache[subnet] = name_tables(dump, subnet_wiring(cluster.topo, _subnet(cluster, subnet)))
+        return cache[subnet]
+
+    return get
+
+
+def test_cabling_matches_plan(cluster, evidence, subnet):
+    """ibnetdiscover finds every planned cable in its planned port, at the planned width and speed."""
+    sn = _subnet(cluster, subnet)
+    discovered = parse_ibnetdiscover(_ib(cluster, subnet, "ibnetdiscover").stdout)
+    d = diff_fabric(cluster.topo, discovered, sn.zones)
+    evidence.measure("cables_found", f"subnet {subnet}", d.found, f"of {d.planned} planned")
+    problems = d.problems()
+    for p in problems:
+        m = _PORT.search(p.split(": ", 1)[1])
+        if m:
+            evidence.blame(f"{m.group(1)}[{m.group(2)}]")
+    if problems:
+        pytest.fail(f"subnet {subnet}: {len(problems)} cabling problem(s): " + "; ".join(problems))
+
+
+def test_routing_engine(cluster, evidence, subnet):
+    """OpenSM swept the subnet with the configured engine (ftree) and fell back to nothing."""
+    sn = _subnet(cluster, subnet)
+    conf = next((a for a in cluster.artifacts if a.path == f"opensm/{subnet}/opensm.conf"), None)
+    if conf is None:
+        pytest.skip(f"no opensm.conf rendered for subnet {subnet}")
+    want = expected_engine(conf_value(conf.content, "routing_engine") or "minhop")
+    log_file = conf_value(conf.content, "log_file") or f"/var/log/opensm-{subnet}.log"
+    r = cluster.sh(sn.sm_host, f"cat {log_file}")
+    if r.rc != 0:
+        evidence.blame(sn.sm_host)
+        pytest.fail(f"subnet {subnet}: no OpenSM log on {sn.sm_host}: {r.brief()}")
+    log = parse_opensm_log(r.stdout)
+    problems = []
+    if not log.subnet_up:
+        problems.append("no SUBNET UP")
+    if log.engine != want:
+        problems.append(f"routing engine {log.engine or 'none'}, configured {want}")
+    problems += [f"fallback: {x}" for x in log.fallbacks]
+    evidence.note(f"{log_file} on {sn.sm_host}: engine {log.engine}")
+    if problems:
+        evidence.blame(sn.sm_host)
+        pytest.fail(f"subnet {subnet} (SM {sn.sm_host}): " + "; ".join(problems))
+
+
+def test_every_route_delivers(cluster, evidence, subnet, tables):
+    """From every leaf, following the programmed tables hop by hop reaches every CA port, without loops."""
+    t = tables(subnet)
+    rep = walk(subnet_wiring(cluster.topo, _subnet(cluster, subnet)), t.lfts, t.dests)
+    evidence.measure("routes_delivered", f"subnet {subnet}", rep.delivered, f"of {rep.walks} leaf→CA routes")
+    evidence.note(rep.summary())
+    problems = t.problems + rep.problems
+    if problems:
+        pytest.fail(f"subnet {subnet}: " + "; ".join(problems + rep.examples[:5]))
+
+
+def test_routes_spread_over_uplinks(cluster, evidence, subnet, tables):
+    """Each leaf's remote destinations are spread over its uplinks within one route of each other."""
+    t = tables(subnet)
+    rep = check_balance(subnet_wiring(cluster.topo, _subnet(cluster, subnet)), t.lfts, t.dests, max_spread=1)
+    evidence.note(rep.summary())
+    if rep.problems:
+        pytest.fail(f"subnet {subnet}: " + "; ".join(rep.problems))
+
+
+def test_leaf_spine_leaf_path(cluster, evidence, subnet, tables):
+    """A trace between CAs on two leaves of a zone goes leaf → spine → leaf."""
+    wiring = subnet_wiring(cluster.topo, _subnet(cluster, subnet))
+    pair = trace_pair(wiring, tables(subnet).lid_of)
+    if pair is None:
+        pytest.skip(f"subnet {subnet} has no two leaves with CAs")
+    src, dst, a, b = pair
+    r = _ib(cluster, subnet, f"ibtracert {src} {dst}")
+    trace = parse_ibtracert(r.stdout, src, dst)
+    trace.rc = r.rc
+    evidence.note(f"lid {src} ({a}) → lid {dst} ({b}): {' → '.join(trace.switches)}")
+    problems = check_trace(trace, a, b, wiring)
+    if problems:
+        pytest.fail(f"subnet {subnet}: " + "; ".join(problems))

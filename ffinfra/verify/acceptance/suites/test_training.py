@@ -1,0 +1,52 @@
+"""training suite: a PyTorch DistributedDataParallel job through Slurm across at least two nodes (gloo on CPU,
+NCCL on GPU nodes): the loss falls and every rank ends with identical weights; throughput is reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from ffinfra.apply.verify import compute_hosts
+from ffinfra.verify.acceptance import training
+
+
+def test_ddp_job(cluster, evidence):
+    topo = cluster.topo
+    hosts = compute_hosts(topo)
+    if len(hosts) < 2:
+        pytest.skip("fewer than two compute nodes: no distributed job to run")
+    gpus = topo.profile(topo.host_by_name[hosts[0]]).gpus
+    nodes = 2 if cluster.ctx.quick else len(hosts)
+    per_node = gpus.count if gpus else 1
+    iface = topo.spec.network.management_interface or "eth0"
+    backend = "nccl" if gpus else "gloo"
+    script = training.launcher(cluster.python, iface, backend, 60).encode()
+    for h in hosts:  # the job may land on any of them
+        r = cluster.sh(h, f"mkdir -p {training.JOB_DIR}")
+        if not r.ok:
+            evidence.blame(h)
+            pytest.fail(f"cannot prepare {training.JOB_DIR} on {h}: {r.brief()}")
+        cluster.remote.put(h, f"{training.JOB_DIR}/ddp_smoke.py", training.SCRIPT.read_bytes())
+        cluster.remote.put(h, f"{training.JOB_DIR}/ddp.sh", script, 0o755)
+    parts = topo.spec.scheduler.slurm.partitions if topo.spec.scheduler.slurm else []
+    partition = next((p.name for p in parts if p.default), None)
+    cmd = training.srun_command(nodes, per_node, partition, 10, bool(gpus))
+    r = cluster.sh(cluster.controller, cmd, timeout=600)
+    ranks = training.parse_ranks(r.stdout)
+    world = nodes * per_node
+    evidence.note(f"{cmd} on {cluster.controller}: exit {r.rc}, {r.seconds:.1f} s")
+    if ranks:
+        evidence.measure(
+            "ddp_samples_per_s",
+            f"{world} ranks ({backend})",
+            min(x.samples_per_s for x in ranks),
+            "samples/s",
+            hosts=sorted({x.host for x in ranks}),
+        )
+        evidence.measure("ddp_loss_last", f"{world} ranks", ranks[0].loss_last, "MSE", loss_first=ranks[0].loss_first)
+    problems = training.judge(ranks, world, r)
+    if problems:
+        evidence.blame(*sorted({x.host for x in ranks if not x.in_sync}))
+        pytest.fail("; ".join(problems))
+    hosts_used = sorted({x.host for x in ranks})
+    if len(hosts_used) < 2:
+        pytest.fail(f"the job ran on {', '.join(hosts_used)} only: not distributed")
