@@ -33,18 +33,19 @@ def derive_thresholds(topo: Topology) -> list[Threshold]:
     )
     gpu = any(topo.profile(h).gpus for h in compute)
 
-    def pick(metric: str, given: float | None, derived: float | None, unit: str, how: str) -> Threshold:
+    def pick(metric: str, field: str, derived: float | None, unit: str, how: str) -> Threshold:
+        given = getattr(a, field)
         if given is not None:
-            return Threshold(metric, given, unit, "spec")
+            return Threshold(metric, given, unit, f"spec: acceptance.{field}")
         if derived is None:
             return Threshold(metric, None, unit, "no reference: reported, not judged")
         return Threshold(metric, round(derived, 2), unit, how)
 
     out = [
-        pick("ib_write_bw", a.ib_write_bw_gbit, frac * link, "Gb/s", f"{pct} of {spec.fabric.link_rate} ({link} Gb/s)"),
+        pick("ib_write_bw", "ib_write_bw_gbit", frac * link, "Gb/s", f"{pct} of {spec.fabric.link_rate} ({link} Gb/s)"),
         pick(
             "iperf3",
-            a.iperf3_gbit,
+            "iperf3_gbit",
             frac * eth_rate if eth_rate else None,
             "Gb/s",
             f"{pct} of the {eth_rate} Gb/s Ethernet NIC",
@@ -54,22 +55,22 @@ def derive_thresholds(topo: Topology) -> list[Threshold]:
         out.append(
             pick(
                 "nccl_all_reduce_busbw",
-                a.nccl_busbw_gbyte,
+                "nccl_busbw_gbyte",
                 frac * client_ib / 8 if client_ib else None,
                 "GB/s",
                 f"{pct} of the compute node's {client_ib} Gb/s IB (upper bound; calibrate for PCIe nodes)",
             )
         )
-        out.append(pick("hfreduce_allreduce", a.hfreduce_gbyte, None, "GB/s", ""))
+        out.append(pick("hfreduce_allreduce", "hfreduce_gbyte", None, "GB/s", ""))
     out += [
-        pick("fio_read", a.fio_read_gbyte, None, "GB/s", ""),
-        pick("fio_write", a.fio_write_gbyte, None, "GB/s", ""),
+        pick("fio_read", "fio_read_gbyte", None, "GB/s", ""),
+        pick("fio_write", "fio_write_gbyte", None, "GB/s", ""),
     ]
     if spec.storage.threefs.enabled and client_ib:
         out.append(
             pick(
                 "storage_read_per_client",
-                a.storage_read_gbyte_per_client,
+                "storage_read_gbyte_per_client",
                 frac * client_ib / 8,
                 "GB/s",
                 f"{pct} of the client's {client_ib} Gb/s IB",

@@ -16,24 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_harness import leftovers, run_ffinfra
 
 ROOT = Path(__file__).resolve().parents[2]
-NEEDED = ["ip", "nsenter", "unshare", "nc", "ssh", "/usr/sbin/sshd", "munged", "slurmctld", "slurmd", "opensm"]
-
-
-def _missing() -> list[str]:
-    return [t for t in NEEDED if not (Path(t).exists() if t.startswith("/") else shutil.which(t))]
-
-
-def _ansible_missing() -> bool:
-    try:
-        import ansible  # noqa: F401
-
-        import ffinfra.apply.ansible  # noqa: F401
-    except ImportError:
-        return True
-    return not (ROOT / "playbooks" / "site.yml").exists()
-
 
 pytestmark = [
     pytest.mark.lab,
@@ -42,47 +27,11 @@ pytestmark = [
 ]
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["ffinfra" if shutil.which("ffinfra") else str(ROOT / ".venv" / "bin" / "ffinfra"), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def lab_stack(tmp_path_factory: pytest.TempPathFactory):
-    if _missing():
-        pytest.fail(f"lab tools missing: {_missing()} (scripts/setup.sh --lab installs them)")
-    if _ansible_missing():
-        pytest.fail("ansible-core, ffinfra.apply.ansible or playbooks/site.yml missing (scripts/setup.sh --lab)")
-    work = tmp_path_factory.mktemp("lab")
-    stacks = work / "stacks"
-    (stacks / "lab").mkdir(parents=True)
-    shutil.copy(ROOT / "stacks" / "lab" / "cluster.yaml", stacks / "lab" / "cluster.yaml")
-    env = {**os.environ, "NO_COLOR": "1", "FFINFRA_STACKS": str(stacks)}
-    yield work, stacks / "lab", env
-    r = _run(["down", "lab"], env, work)
-    assert r.returncode == 0, r.stdout + r.stderr
-
-
-def _leftovers() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    left = [line.split()[0] for line in out.splitlines() if line.startswith(("ff-lab-", "ffsw-lab"))]
-    mounts = Path("/proc/self/mountinfo").read_text()
-    left += [m for m in mounts.splitlines() if "/ff-lab-" in m or "ffsw-lab" in m]
-    return left
-
-
 def test_up_rerun_status_down(lab_stack) -> None:
     work, stack_dir, env = lab_stack
     # from nothing to green
     t0 = time.monotonic()
-    r = _run(["up", "lab"], env, work)
+    r = run_ffinfra(["up", "lab"], env, work)
     first = time.monotonic() - t0
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     assert "is up" in r.stdout
@@ -106,7 +55,7 @@ def test_up_rerun_status_down(lab_stack) -> None:
 
     # a second run changes nothing and is much faster
     t0 = time.monotonic()
-    r = _run(["up", "lab"], env, work)
+    r = run_ffinfra(["up", "lab"], env, work)
     second = time.monotonic() - t0
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     summary = json.loads((sorted((stack_dir / "runs").iterdir())[-1] / "summary.json").read_text())
@@ -116,7 +65,7 @@ def test_up_rerun_status_down(lab_stack) -> None:
 
     # forced through Ansible anyway: zero changed tasks on every host
     t0 = time.monotonic()
-    r = _run(["up", "lab", "--force"], env, work)
+    r = run_ffinfra(["up", "lab", "--force"], env, work)
     forced = time.monotonic() - t0
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
     summary = json.loads((sorted((stack_dir / "runs").iterdir())[-1] / "summary.json").read_text())
@@ -126,40 +75,40 @@ def test_up_rerun_status_down(lab_stack) -> None:
     # a spec change reaches the daemons: the partition is renamed in slurmctld
     spec = stack_dir / "cluster.yaml"
     spec.write_text(spec.read_text().replace("{name: lab, groups: [compute]", "{name: batch, groups: [compute]"))
-    r = _run(["up", "lab"], env, work)
+    r = run_ffinfra(["up", "lab"], env, work)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    r = _run(["exec", "lab", "ctl01", "--", "sinfo", "-h", "-o", "%P %T"], env, work)
+    r = run_ffinfra(["exec", "lab", "ctl01", "--", "sinfo", "-h", "-o", "%P %T"], env, work)
     assert r.returncode == 0 and "batch*" in r.stdout and "lab" not in r.stdout, r.stdout + r.stderr
 
     # hand-edited config on a node is drift: the next up repairs it
-    r = _run(["exec", "lab", "cn01", "--", "sh", "-c", "echo '# hand edit' >> /etc/slurm/gres.conf"], env, work)
+    r = run_ffinfra(["exec", "lab", "cn01", "--", "sh", "-c", "echo '# hand edit' >> /etc/slurm/gres.conf"], env, work)
     assert r.returncode == 0, r.stderr
-    r = _run(["up", "lab"], env, work)
+    r = run_ffinfra(["up", "lab"], env, work)
     assert r.returncode == 0 and "apply skipped" not in r.stdout, r.stdout[-2000:]
-    r = _run(["exec", "lab", "cn01", "--", "grep", "-c", "hand edit", "/etc/slurm/gres.conf"], env, work)
+    r = run_ffinfra(["exec", "lab", "cn01", "--", "grep", "-c", "hand edit", "/etc/slurm/gres.conf"], env, work)
     assert r.stdout.strip() == "0", r.stdout
 
     # status: every node running, in sync
-    r = _run(["status", "lab", "--json"], env, work)
+    r = run_ffinfra(["status", "lab", "--json"], env, work)
     assert r.returncode == 0, r.stdout + r.stderr
     st = json.loads(r.stdout)
     assert all(n["state"] == "running" and n["drift"] == [] for n in st["nodes"].values())
     assert "slurmctld" in st["nodes"]["ctl01"]["services"] and "slurmd" in st["nodes"]["cn01"]["services"]
 
     # down leaves nothing behind
-    r = _run(["down", "lab"], env, work)
+    r = run_ffinfra(["down", "lab"], env, work)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert _leftovers() == []
+    assert leftovers() == []
     assert not (stack_dir / "state" / "lab").exists()
 
 
 def test_dry_run_changes_nothing(lab_stack) -> None:
     work, stack_dir, env = lab_stack
-    r = _run(["up", "lab", "--dry-run"], env, work)
+    r = run_ffinfra(["up", "lab", "--dry-run"], env, work)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "would" in r.stdout or "create" in r.stdout
     assert not (stack_dir / "runs").exists() or all(p.is_dir() for p in (stack_dir / "runs").iterdir())
-    assert _leftovers() == [] or "keep" in r.stdout
+    assert leftovers() == [] or "keep" in r.stdout
 
 
 def test_interrupted_up_converges(lab_stack) -> None:
@@ -175,5 +124,5 @@ def test_interrupted_up_converges(lab_stack) -> None:
     time.sleep(2)
     p.terminate()
     p.wait(timeout=30)
-    r = _run(["up", "lab"], env, work)
+    r = run_ffinfra(["up", "lab"], env, work)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]

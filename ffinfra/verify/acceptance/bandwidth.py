@@ -25,6 +25,8 @@ from ffinfra.verify.parsers import ParseError
 from ffinfra.verify.parsers.iperf3 import parse_iperf3
 from ffinfra.verify.parsers.perftest import parse_bw
 
+# The nodes the bench_tools role equips (iperf3, fio, perftest): the ones whose bandwidth matters.
+BENCH_ROLES = ("compute", "storage")
 BASE_PORT = 18515  # perftest's default TCP port; iperf3 pairs use BASE_PORT + 100 + i
 
 
@@ -55,11 +57,11 @@ def rounds(topo: Topology, host_level: bool) -> list[list[tuple[HostPort, HostPo
     """The schedule's rounds as port pairs; host_level (TCP tools) keeps one pair per host pair per round and
     never lets a host serve two pairs of one round."""
     out = []
-    for rnd in schedule(topo, roles=("compute", "storage", "controller", "management")):
+    for rnd in schedule(topo, roles=BENCH_ROLES):
         pairs, busy = [], set()
         for p in rnd.pairs:
-            if host_level and (p.a.host in busy or p.b.host in busy):
-                continue
+            if host_level and (p.a.host == p.b.host or p.a.host in busy or p.b.host in busy):
+                continue  # a host with ports on both leaves would test against itself
             busy |= {p.a.host, p.b.host}
             pairs.append((p.a, p.b))
         if pairs:
@@ -150,23 +152,36 @@ def measure(cluster, tool: str, seconds: float, mark: float | None, repeats: int
     return results
 
 
-def suspects(results: list[DirectionResult], mark: float | None) -> tuple[list[str], list[str]]:
-    """(nodes, uplinks) to blame: a node all of whose directions failed while others passed; otherwise the
-    uplinks crossed only by failing directions."""
+def suspects(results: list[DirectionResult], mark: float | None) -> tuple[dict[str, str], list[str]]:
+    """(node → why, uplinks) to blame. A node is suspect when every direction it sends, or every direction it
+    receives (two or more), is slow while other directions are fine (a throttled or narrow NIC, a bad cable at
+    the node); failing that, the uplinks crossed only by slow directions."""
 
     def bad(r: DirectionResult) -> bool:
         return r.best is None or (mark is not None and r.best < mark)
 
     failing = [r for r in results if bad(r)]
     if not failing or len(failing) == len(results):
-        return [], []
-    per_host: dict[str, list[bool]] = defaultdict(list)
-    for r in results:
-        for h in (r.d.src.host, r.d.dst.host):
-            per_host[h].append(bad(r))
-    nodes = sorted(h for h, v in per_host.items() if all(v))
+        return {}, []
+    # Candidates: nodes all of whose sent (or received) directions are slow. Accept them greedily, most
+    # evidence first, skipping one whose slow directions an accepted suspect already explains (its victims).
+    cands: list[tuple[str, str, set[Direction]]] = []
+    for what, end in (("sends", "src"), ("receives", "dst")):
+        mine: dict[str, list[DirectionResult]] = defaultdict(list)
+        for r in results:
+            mine[getattr(r.d, end).host].append(r)
+        # two slow directions at least: one alone cannot tell its sender from its receiver or the path
+        cands += [(h, what, {r.d for r in rs}) for h, rs in mine.items() if len(rs) >= 2 and all(bad(r) for r in rs)]
+    cands.sort(key=lambda c: (-len(c[2]), c[0], c[1]))
+    nodes: dict[str, str] = {}
+    explained: set[Direction] = set()
+    for h, what, dirs in cands:
+        if dirs <= explained:
+            continue
+        explained |= dirs
+        nodes[h] = f"{nodes[h]}, and everything it {what}" if h in nodes else f"everything it {what} is slow"
     if nodes:
-        return nodes, []
+        return dict(sorted(nodes.items())), []
     good_links = {u for r in results if not bad(r) for u in r.uplinks}
     links = sorted({u for r in failing for u in r.uplinks} - good_links)
-    return [], links
+    return {}, links

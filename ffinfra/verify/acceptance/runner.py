@@ -84,27 +84,28 @@ def run_suites(c: Compiled, opts: TestOptions, progress: Progress, log: Callable
 
     suites = check_suites(opts.suites)
     paths = StackPaths(c.stack.dir)
-    if opts.out_dir is not None:
-        out = Path(opts.out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in ("events.jsonl", "results.json", "junit.xml"):
-            (out / stale).unlink(missing_ok=True)
-    else:
-        out = RunDir.create(paths.runs).path
     ctx = RunContext(
         stack=str(c.stack.dir),
         provider=opts.provider,
         suites=suites,
-        out_dir=str(out),
+        out_dir="",
         python=opts.python,
         repeats=opts.repeats,
         quick=opts.quick,
         suppress=list(opts.suppress),
     )
+    # Fail fast, here, before any folder is made: the stack is not running, keys are missing, a node is unreachable.
+    open_cluster(ctx).close()
+    if opts.out_dir is not None:
+        out = Path(opts.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for stale in ("events.jsonl", "results.json", "junit.xml", "summary.md", "report.html"):
+            (out / stale).unlink(missing_ok=True)
+    else:
+        out = RunDir.create(paths.runs).path
+    ctx.out_dir = str(out)
     ctx_path = out / "context.json"
     ctx.save(ctx_path)
-    # Fail fast, here, with a clear error (stack not running, no keys) rather than inside pytest.
-    open_cluster(ctx).close()
     argv = pytest_argv(ctx_path, out, suites, opts.keyword)
     log(f"running {' '.join(argv)}")
     env = {**os.environ, ENV: str(ctx_path), "PYTHONDONTWRITEBYTECODE": "1"}

@@ -68,7 +68,7 @@ def render_html(r: RunResults, topo: Topology) -> str:
         mark, unit = ms[0].threshold, ms[0].unit
         maps = [
             pair_heatmap(ms, unit, mark, f"{metric}: {unit} per node pair (row sends to column)"),
-            uplink_heatmap(ms, topo, unit, mark, f"{metric}: lowest {unit} per leaf uplink"),
+            uplink_heatmap(ms, topo, unit, mark, f"{metric}: lowest {unit} per leaf uplink (ftree routing model)"),
         ]
         out.append("<h2>Bandwidth</h2><div class='maps'>" + "".join(m for m in maps if m) + "</div>")
     if r.drained:

@@ -9,8 +9,6 @@ import pytest
 
 from ffinfra.topology.thresholds import Threshold
 from ffinfra.verify.acceptance import bandwidth as bw
-from ffinfra.verify.pairing import schedule as pairing_schedule
-from ffinfra.verify.pairing import uplink_coverage
 from ffinfra.verify.parsers import ParseError
 from ffinfra.verify.parsers.nccl_tests import parse_nccl_tests
 
@@ -20,7 +18,7 @@ class BandwidthRun:
     tool: str
     threshold: Threshold | None
     results: list[bw.DirectionResult]
-    suspect_nodes: list[str]
+    suspect_nodes: dict[str, str]  # node → why
     suspect_uplinks: list[str]
 
 
@@ -70,35 +68,37 @@ def test_round(cluster, evidence, run, bw_round):
     evidence.note(f"tool {run.tool}; pairs {', '.join(r.d.key for r in mine)}")
     if failing:
         involved = {h for r in mine for h in (r.d.src.host, r.d.dst.host)}
-        nodes = [n for n in run.suspect_nodes if n in involved]
+        nodes = {n: why for n, why in run.suspect_nodes.items() if n in involved}
         links = [u for u in run.suspect_uplinks if any(u in r.uplinks for r in mine)]
         evidence.blame(*nodes, *links)
         who = (
-            f"; suspect node {', '.join(nodes)} (every pair with it is slow)"
+            "; " + "; ".join(f"suspect node {n}: {why}" for n, why in nodes.items())
             if nodes
-            else f"; suspect uplink {', '.join(links)} (only pairs over it are slow)"
+            else f"; suspect uplink {', '.join(links)} (only directions over it are slow)"
             if links
             else ""
         )
         pytest.fail(f"round {bw_round}: {len(failing)} of {len(mine)} below the pass mark: " + "; ".join(failing) + who)
 
 
-def test_every_leaf_uplink_exercised(cluster, evidence):
-    """The schedule sends traffic over every uplink of every leaf (ftree's routing model)."""
+def test_every_leaf_uplink_exercised(cluster, evidence, run):
+    """The directions measured crossed every uplink of every leaf that has benchmark nodes (ftree's model)."""
     topo = cluster.topo
-    used = uplink_coverage(topo, pairing_schedule(topo))
-    uplinks = {z.name: z.uplinks for z in topo.zones}
-    zone_of = {s.name: s.zone for s in topo.switches}
-    leaves_per_zone = {z.name: len(topo.switches_in(z.name, "leaf")) for z in topo.zones}
-    idle = [
-        f"{leaf}#{k}"
-        for leaf, ks in sorted(used.items())
-        for k in range(uplinks[zone_of[leaf]])
-        if k not in ks and leaves_per_zone[zone_of[leaf]] > 1
+    role = {h.name: h.role for h in topo.hosts}
+    crossed = {u for r in run.results for u in r.uplinks}
+    want = [
+        f"{leaf.name}#{k}"
+        for z in topo.zones
+        if len(topo.switches_in(z.name, "leaf")) > 1
+        for leaf in topo.switches_in(z.name, "leaf")
+        if any(role[p.host] in bw.BENCH_ROLES for p in topo.ports_by_leaf[leaf.name])
+        for k in range(z.uplinks)
     ]
-    evidence.measure("uplinks_exercised", "schedule", sum(len(v) for v in used.values()), "uplinks")
+    evidence.measure("uplinks_exercised", "this run", len(crossed & set(want)), f"of {len(want)} uplinks")
+    idle = [u for u in want if u not in crossed]
     if idle:
-        pytest.fail(f"no pair crosses {', '.join(idle)}")
+        evidence.blame(*idle)
+        pytest.fail(f"no measured direction crossed {', '.join(idle)}")
 
 
 def test_nccl_all_reduce(cluster, evidence):

@@ -29,13 +29,24 @@ def _subnet(cluster, name):
     return next(sn for sn in cluster.topo.subnets if sn.name == name)
 
 
-def _ib(cluster, subnet, tool: str, timeout: float = 60):
+def _ib(cluster, subnet, tool: str, timeout: float = 30):
     sn = _subnet(cluster, subnet)
     env, ca = expect.ib_prefix(cluster.topo, sn, cluster.sim)
     r = cluster.sh(sn.sm_host, f"{env}{tool.split()[0]} {ca}{' '.join(tool.split()[1:])}", timeout)
     if r.rc != 0 or not r.stdout.strip():
         pytest.fail(f"subnet {subnet}: {r.brief()}")
     return r
+
+
+@pytest.fixture(scope="module", autouse=True)
+def simulator_running(cluster):
+    """Lab: the stack's ibsim must be alive on each SM node, or every IB tool would hang until its timeout."""
+    if not cluster.sim:
+        return
+    for host in sorted({sn.sm_host for sn in cluster.topo.subnets}):
+        r = cluster.sh(host, "pgrep -x ibsim >/dev/null || { tail -n 5 /var/log/ffinfra-ibsim.log; exit 1; }")
+        if not r.ok:
+            pytest.fail(f"the fabric simulator (ibsim) is not running on {host}: {r.stdout.strip()[-400:]}")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,125 @@
+"""results.json round trip, drain decisions, and the Markdown and HTML reports rendered from it."""
+
+from __future__ import annotations
+
+from ffinfra.verify.acceptance.drain import drain_plan
+from ffinfra.verify.acceptance.report.heatmap import heatmap_svg
+from ffinfra.verify.acceptance.report.html import render_html
+from ffinfra.verify.acceptance.report.markdown import render_markdown
+from ffinfra.verify.acceptance.results import Measurement, RunResults, TestRecord
+
+
+def _results() -> RunResults:
+    bw = [
+        Measurement(
+            "iperf3",
+            "cn01→cn02",
+            9.5,
+            "Gb/s",
+            2.0,
+            "spec",
+            True,
+            [9.5],
+            {"a": "cn01", "b": "cn02", "uplinks": ["z0-lf01#0", "z0-lf02#0"]},
+        ),
+        Measurement(
+            "iperf3",
+            "cn03→cn04",
+            0.48,
+            "Gb/s",
+            2.0,
+            "spec",
+            False,
+            [0.47, 0.48],
+            {"a": "cn03", "b": "cn04", "uplinks": ["z0-lf03#0", "z0-lf04#0"]},
+        ),
+    ]
+    return RunResults(
+        stack="lab",
+        provider="lab",
+        suites=["node", "bandwidth", "fabric"],
+        started="2026-11-28T10:00:00Z",
+        finished="2026-11-28T10:01:00Z",
+        seconds=60.0,
+        thresholds={"iperf3": {"value": 2.0, "unit": "Gb/s", "source": "spec"}},
+        tests=[
+            TestRecord(
+                "s/test_node.py::test_daemons_running[cn02]",
+                "node",
+                "test_daemons_running[cn02]",
+                "failed",
+                "cn02: slurmd not running",
+                0.1,
+                ["cn02"],
+            ),
+            TestRecord("s/test_node.py::test_daemons_running[cn01]", "node", "test_daemons_running[cn01]", "passed"),
+            TestRecord(
+                "s/test_bandwidth.py::test_round[r0]",
+                "bandwidth",
+                "test_round[r0]",
+                "failed",
+                "round 0: cn03→cn04 | slow",
+                8.0,
+                ["cn03", "z0-lf03#0"],
+                bw,
+            ),
+            TestRecord(
+                "s/test_fabric.py::test_cabling_matches_plan[z0]",
+                "fabric",
+                "test_cabling_matches_plan[z0]",
+                "failed",
+                "missing cable",
+                1.0,
+                ["z0-lf01[4]"],
+            ),
+            TestRecord("s/test_node.py::test_gpus[cn01]", "node", "test_gpus[cn01]", "skipped", "no GPUs"),
+        ],
+    )
+
+
+def test_results_round_trip_through_json(tmp_path):
+    r = _results()
+    (tmp_path / "r.json").write_text(r.to_json())
+    back = RunResults.load(tmp_path / "r.json")
+    assert back == r
+    assert not back.ok and back.count("failed") == 3 and back.count("skipped") == 1
+
+
+def test_drain_plan_names_slurm_nodes_only_with_the_failed_tests_as_reason(compiled_stack):
+    plan = drain_plan(compiled_stack("lab").topology, _results())
+    # switch ports and uplinks are not Slurm nodes; st01/ctl01 would not be either
+    assert plan == {
+        "cn02": "ffinfra test failed: node/test_daemons_running",
+        "cn03": "ffinfra test failed: bandwidth/test_round",
+    }
+
+
+def test_markdown_summary_lists_failures_with_culprits_and_measurements():
+    md = render_markdown(_results())
+    assert md.startswith("# ffinfra test — lab: FAILED\n")
+    assert "| ❌ `node/test_daemons_running[cn02]` | cn02 | cn02: slurmd not running |" in md
+    assert "round 0: cn03→cn04 \\| slow" in md  # table cells are escaped
+    assert "| bandwidth/iperf3 | cn03→cn04 | 0.48 Gb/s ❌ | ≥ 2 Gb/s | spec |" in md
+    assert "- `node/test_gpus[cn01]`: no GPUs" in md
+
+
+def test_html_report_has_both_heatmaps_and_is_deterministic(compiled_stack):
+    topo = compiled_stack("lab").topology
+    html = render_html(_results(), topo)
+    assert html == render_html(_results(), topo)
+    assert html.count("<svg") == 2
+    assert "cn03 → cn04: 0.48 Gb/s" in html  # a pair cell's tooltip
+    assert "z0-lf03 → uplink 0: 0.48 Gb/s" in html  # a leaf-uplink cell's tooltip
+    assert "<script" not in html
+
+
+def test_heatmap_cells_are_red_below_the_mark_green_above_grey_unmeasured():
+    svg = heatmap_svg("t", ["a", "b"], ["a", "b"], {("a", "b"): 1.0, ("b", "a"): 4.0}, 2.0, "Gb/s")
+    cells = [line for line in svg.splitlines() if line.startswith("<rect")]
+    fills = [c.split('fill="')[1].split('"')[0] for c in cells]
+    assert fills[0] == fills[3] == "#d9d9d9"  # a→a, b→b: not measured
+    red, green = fills[1], fills[2]
+    r, g, _ = (int(x) for x in red[4:-1].split(","))
+    assert r > 200 and g < 100
+    r, g, _ = (int(x) for x in green[4:-1].split(","))
+    assert g > r
