@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 from lab_harness import run_ffinfra
 
 from ffinfra.compile import compile_stack
@@ -64,9 +65,15 @@ def _fabric_converges(lab, out: Path, timeout: float = 90) -> None:
 
 
 def test_healthy_lab_passes_every_suite(lab, tmp_path: Path):
-    rc, results, text = _test(lab, tmp_path)
+    _, stack_dir, _ = lab
+    rc, results, text = _test(lab, tmp_path, "--calibrate", "--tolerance", "0.2")
     assert rc == 0, text[-4000:]
     assert "lab accepted" in text
+    # --calibrate kept this run's medians as the stack's references (the lab's spec figures still win)
+    refs = yaml.safe_load((stack_dir / "references.yaml").read_text())
+    assert {"iperf3", "fio_read", "fio_write"} <= set(refs)
+    assert refs["iperf3"]["tolerance"] == 0.2 and refs["iperf3"]["value"] > 2
+    assert f"calibrated {stack_dir / 'references.yaml'}" in text
     by_suite = {t["suite"] for t in results["tests"] if t["outcome"] == "passed"}
     assert by_suite == {"node", "fabric", "bandwidth", "storage", "training"}
     # every report is there and they agree with each other

@@ -34,6 +34,17 @@ def test(
         str, typer.Option("--python", help="Python with torch on the nodes (default: lab → this venv, else python3)")
     ] = "",
     quick: Annotated[bool, typer.Option("--quick", help="shorter benchmark runs (smoke, not acceptance)")] = False,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="after the run, keep its medians as the stack's references (stacks/<name>/references.yaml): "
+            "their pass mark is value × (1 − tolerance) unless the spec sets a figure",
+        ),
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, max=0.9, help="tolerance written with --calibrate")
+    ] = 0.15,
     provider: ProviderOpt = "lab",
     suppress: SuppressOpt = None,
 ):
@@ -47,9 +58,11 @@ def test(
                  OpenSM on ftree with no fallback, routes spread evenly over uplinks, leaf-spine-leaf traces
       bandwidth  pairing rounds that load every leaf uplink: ib_write_bw (RDMA) or iperf3, best of --repeats
       storage    fio on the 3FS mount, or on the storage nodes' directories when 3FS is not deployed
-      training   a PyTorch DDP job through sbatch on ≥ 2 nodes: loss falls, all ranks end with equal weights
-    Reports: junit.xml, results.json, summary.md and report.html (bandwidth heatmaps) in the run folder.
-    Exit 0 all passed, 3 some failed."""
+      training   a PyTorch DDP job through Slurm (srun) on ≥ 2 nodes: loss falls, all ranks end with equal weights
+    Pass marks: the spec's acceptance: figure, else the stack's calibrated references.yaml (--calibrate writes
+    it), else a fraction of line rate. Reports: junit.xml, results.json, summary.md and report.html (bandwidth
+    heatmaps) in the run folder.
+    Exit 0 all passed, 3 some failed, 1 bad input (e.g. the stack is not up)."""
     from ffinfra.verify.acceptance.results import SUITES
     from ffinfra.verify.acceptance.runner import TestOptions, check_suites, run_suites
 
@@ -65,6 +78,7 @@ def test(
         quick=quick,
         keyword=keyword,
         suppress=list(suppress or []),
+        calibrate=tolerance if calibrate else None,
     )
 
     def progress(ev: dict) -> None:
@@ -75,8 +89,20 @@ def test(
             console.out.print(f"    [{style}]{escape(ev['message'].splitlines()[0][:300])}[/]", highlight=False)
 
     console.out.print(f"testing {c.topology.name}: suites {', '.join(chosen)}")
-    run = run_suites(c, opts, progress, lambda s: None)
+    run = run_suites(c, opts, progress)
     r = run.results
+    if run.references_path:
+        console.out.print(f"calibrated {run.references_path}:")
+        for metric, ref in run.references.items():
+            console.out.print(
+                f"  {metric}: {ref.value:g} {ref.unit} (median of {ref.subjects}), tolerance {ref.tolerance:.0%} "
+                f"→ pass mark {ref.mark:g} {ref.unit}",
+                highlight=False,
+            )
+        if not r.ok:
+            console.err.print("[yellow]warning:[/] some tests failed: review the references before committing them")
+    elif calibrate:
+        console.out.print("nothing to calibrate: this run measured no throughput figure")
     for d in r.drained:
         console.out.print(f"drained {d['node']}: {d['reason']} ({d['result']})")
     summary = (

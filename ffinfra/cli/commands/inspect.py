@@ -92,10 +92,13 @@ def show(stack: StackArg = None, suppress: SuppressOpt = None, json_: JsonOpt = 
         f"by nodes, {s.storage_ratio_bandwidth:.3f} by IB bandwidth; {s.storage_raw_tb:,.0f} TB raw NVMe"
     )
     from ffinfra.topology.thresholds import derive_thresholds
+    from ffinfra.verify.acceptance.references import with_references
 
+    thresholds = with_references({t.metric: t for t in derive_thresholds(c.topology)}, c.stack.dir)
     marks = "; ".join(
-        f"{t.metric} {t.value:g} {t.unit}" + (" (spec)" if t.source == "spec" else "")
-        for t in derive_thresholds(c.topology)
+        f"{t.metric} {t.value:g} {t.unit}"
+        + (" (spec)" if t.source.startswith("spec:") else " (calibrated)" if t.source.startswith("calibrated") else "")
+        for t in thresholds.values()
         if t.value is not None
     )
     o.print(f"acceptance: {marks}")

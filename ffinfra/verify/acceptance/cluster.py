@@ -25,6 +25,7 @@ from ffinfra.stack import find_stack
 from ffinfra.topology.model import Topology
 from ffinfra.topology.thresholds import Threshold, derive_thresholds
 from ffinfra.verify.acceptance.context import RunContext
+from ffinfra.verify.acceptance.references import with_references
 from ffinfra.verify.acceptance.remote import CmdResult, Endpoint, Remote
 
 
@@ -103,7 +104,7 @@ def open_cluster(ctx: RunContext) -> Cluster:
         compiled=compiled,
         artifacts=render_all(topo),
         remote=remote,
-        thresholds={t.metric: t for t in derive_thresholds(topo)},
+        thresholds=with_references({t.metric: t for t in derive_thresholds(topo)}, compiled.stack.dir),
         repeats=ctx.repeats or a.repeats,
         python=ctx.python or os.environ.get("FFINFRA_TEST_PYTHON") or default_python(ctx.provider),
         sim=ctx.provider == "lab",

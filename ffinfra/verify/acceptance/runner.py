@@ -19,6 +19,7 @@ from ffinfra.apply.state import RunDir, StackPaths
 from ffinfra.compile import Compiled
 from ffinfra.errors import OperationalError, UserError
 from ffinfra.verify.acceptance.context import ENV, RunContext
+from ffinfra.verify.acceptance.references import Reference, calibrate, save_references
 from ffinfra.verify.acceptance.results import SUITES, RunResults
 
 SUITES_DIR = Path(__file__).with_name("suites")
@@ -35,6 +36,7 @@ class TestOptions:
     repeats: int | None = None
     quick: bool = False
     keyword: str = ""  # pytest -k, to run some tests of a suite
+    calibrate: float | None = None  # a tolerance: write references.yaml from this run's measurements
     suppress: list[str] = field(default_factory=list)
 
 
@@ -44,6 +46,8 @@ class TestRun:
     out_dir: Path
     returncode: int
     reports: dict[str, Path] = field(default_factory=dict)
+    references: dict[str, Reference] = field(default_factory=dict)  # written by --calibrate
+    references_path: Path | None = None
 
 
 def check_suites(names: list[str]) -> list[str]:
@@ -53,7 +57,7 @@ def check_suites(names: list[str]) -> list[str]:
     return [s for s in SUITES if s in names]  # always in pipeline order: node before fabric before ...
 
 
-def pytest_argv(ctx_path: Path, out: Path, suites: list[str], keyword: str = "") -> list[str]:
+def pytest_argv(stack: str, out: Path, suites: list[str], keyword: str = "") -> list[str]:
     argv = [
         sys.executable,
         "-m",
@@ -66,7 +70,7 @@ def pytest_argv(ctx_path: Path, out: Path, suites: list[str], keyword: str = "")
         "ffinfra.verify.acceptance.plugin",
         f"--junitxml={out / 'junit.xml'}",
         "-o",
-        f"junit_suite_name=ffinfra-test-{ctx_path.parent.name}",
+        f"junit_suite_name=ffinfra-test-{stack}",
         "-rfEs",
         "-v",
         "--tb=short",
@@ -76,7 +80,7 @@ def pytest_argv(ctx_path: Path, out: Path, suites: list[str], keyword: str = "")
     return argv + [str(SUITES_DIR / f"test_{s}.py") for s in suites]
 
 
-def run_suites(c: Compiled, opts: TestOptions, progress: Progress, log: Callable[[str], None]) -> TestRun:
+def run_suites(c: Compiled, opts: TestOptions, progress: Progress) -> TestRun:
     from ffinfra.verify.acceptance.cluster import open_cluster
     from ffinfra.verify.acceptance.drain import drain_failed
     from ffinfra.verify.acceptance.report.html import render_html
@@ -106,11 +110,12 @@ def run_suites(c: Compiled, opts: TestOptions, progress: Progress, log: Callable
     ctx.out_dir = str(out)
     ctx_path = out / "context.json"
     ctx.save(ctx_path)
-    argv = pytest_argv(ctx_path, out, suites, opts.keyword)
-    log(f"running {' '.join(argv)}")
+    argv = pytest_argv(c.topology.name, out, suites, opts.keyword)
     env = {**os.environ, ENV: str(ctx_path), "PYTHONDONTWRITEBYTECODE": "1"}
     events = out / "events.jsonl"
     with (out / "pytest.log").open("w") as fh:
+        fh.write(f"# {ENV}={ctx_path} {' '.join(argv)}\n")
+        fh.flush()
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(out))
         seen = 0
         try:
@@ -147,7 +152,12 @@ def run_suites(c: Compiled, opts: TestOptions, progress: Progress, log: Callable
     reports["markdown"].write_text(render_markdown(results))
     reports["html"] = out / "report.html"
     reports["html"].write_text(render_html(results, c.topology))
-    return TestRun(results, out, rc, reports)
+    run = TestRun(results, out, rc, reports)
+    if opts.calibrate is not None:
+        run.references = calibrate(results, opts.calibrate, out.name)
+        if run.references:
+            run.references_path = save_references(c.stack.dir, run.references, c.topology.name)
+    return run
 
 
 def _pump(events: Path, seen: int, progress: Progress) -> int:

@@ -27,11 +27,11 @@ def test_every_suite_module_exists():
 
 
 def test_pytest_runs_with_its_own_ini_our_plugin_and_junit(tmp_path):
-    argv = pytest_argv(tmp_path / "context.json", tmp_path, ["node", "fabric"], keyword="daemons")
+    argv = pytest_argv("lab", tmp_path, ["node", "fabric"], keyword="daemons")
     assert argv[1:3] == ["-m", "pytest"]
     assert argv[argv.index("-c") + 1] == str(SUITES_DIR / "pytest.ini")
     assert argv[argv.index("-p") + 1] == "ffinfra.verify.acceptance.plugin"
-    assert f"--junitxml={tmp_path / 'junit.xml'}" in argv
+    assert f"--junitxml={tmp_path / 'junit.xml'}" in argv and "junit_suite_name=ffinfra-test-lab" in argv
     assert argv[argv.index("-k") + 1] == "daemons"
     assert argv[-2:] == [str(SUITES_DIR / "test_node.py"), str(SUITES_DIR / "test_fabric.py")]
 
