@@ -19,7 +19,7 @@ from ffinfra.apply.provider import Provider
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.slurm import slurm_controller
 from ffinfra.topology.model import Topology
-from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log
+from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log, sweep_problems
 
 # Where else to look for a subnet's OpenSM log when its opensm.conf names none (first match wins).
 OPENSM_LOGS = (
@@ -117,12 +117,7 @@ def check_opensm(
                 Check(f"opensm {sn.name}", False, f"no OpenSM log on {sn.sm_host}", time.monotonic() - t0, sn.sm_host)
             )
             continue
-        problems = []
-        if not parsed.subnet_up:
-            problems.append("no SUBNET UP")
-        if parsed.engine != engine:
-            problems.append(f"expected {engine} routing, got {parsed.engine or 'none'}")
-        problems += [f"fallback: {x}" for x in parsed.fallbacks]
+        problems = sweep_problems(parsed, engine)
         ok = not problems
         detail = f"SUBNET UP, {parsed.engine} routing ({where})" if ok else "; ".join(problems)
         checks.append(Check(f"opensm {sn.name}", ok, detail, time.monotonic() - t0, sn.sm_host))

@@ -38,6 +38,14 @@ class OpenSMLog:
     unrecognized: tuple[str, ...] = ()  # "Unrecognized token" lines (unknown config keys)
 
 
+def sweep_problems(log: OpenSMLog, engine: str) -> list[str]:
+    """What is wrong with a resident OpenSM's sweep: no SUBNET UP, another engine than configured, a fallback."""
+    problems = [] if log.subnet_up else ["no SUBNET UP"]
+    if log.engine != engine:
+        problems.append(f"expected {engine} routing, got {log.engine or 'none'}")
+    return problems + [f"fallback: {x}" for x in log.fallbacks]
+
+
 def _strip_prefix(line: str) -> str:
     """Drop the timestamp/thread prefix of an OpenSM log line: 'Nov 28 13:05:15 807207 [655566C0] 0x02 -> '."""
     _, sep, rest = line.partition(" -> ")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ibsim_samples import captured
 
-from ffinfra.verify.opensm_run import OpenSMResult, conf_value, expected_engine, parse_opensm_log
+from ffinfra.verify.opensm_run import OpenSMResult, conf_value, expected_engine, parse_opensm_log, sweep_problems
 
 
 def result(log_text: str, rc: int = 0, stdout: str = "") -> OpenSMResult:
@@ -59,3 +59,11 @@ def test_expected_engine_and_conf_value() -> None:
     conf = "# log_file /nope\nlog_file /var/log/opensm-z0.log\nlmc 0\n"
     assert conf_value(conf, "log_file") == "/var/log/opensm-z0.log"
     assert conf_value(conf, "guid") is None
+
+
+def test_sweep_problems_of_a_resident_opensm() -> None:
+    assert sweep_problems(parse_opensm_log(captured("opensm_lab_good.log")), "ftree") == []
+    problems = sweep_problems(parse_opensm_log(captured("opensm_lab_badcn.log")), "ftree")
+    assert problems[0] == "expected ftree routing, got minhop"
+    assert "fallback: Failed reading guid files - falling back to default routing" in problems
+    assert sweep_problems(parse_opensm_log(""), "ftree") == ["no SUBNET UP", "expected ftree routing, got none"]

@@ -16,7 +16,7 @@ from ffinfra.verify.acceptance import expect
 from ffinfra.verify.fabric_check import check_trace, trace_pair
 from ffinfra.verify.fabric_diff import diff_fabric
 from ffinfra.verify.lft import name_tables, parse_dump_fts
-from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log
+from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log, sweep_problems
 from ffinfra.verify.parsers.ibnetdiscover import parse_ibnetdiscover
 from ffinfra.verify.routing import check_balance, walk
 from ffinfra.verify.trace import parse_ibtracert
@@ -90,12 +90,7 @@ def test_routing_engine(cluster, evidence, subnet):
         evidence.blame(sn.sm_host)
         pytest.fail(f"subnet {subnet}: no OpenSM log on {sn.sm_host}: {r.brief()}")
     log = parse_opensm_log(r.stdout)
-    problems = []
-    if not log.subnet_up:
-        problems.append("no SUBNET UP")
-    if log.engine != want:
-        problems.append(f"routing engine {log.engine or 'none'}, configured {want}")
-    problems += [f"fallback: {x}" for x in log.fallbacks]
+    problems = sweep_problems(log, want)
     evidence.note(f"{log_file} on {sn.sm_host}: engine {log.engine}")
     if problems:
         evidence.blame(sn.sm_host)
