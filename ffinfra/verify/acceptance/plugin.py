@@ -1,7 +1,7 @@
 """The pytest plugin of the acceptance suites (loaded with `-p ffinfra.verify.acceptance.plugin`).
 
-It opens the cluster once per session, parametrises tests by what they are about (`node`, `compute_node`,
-`sm_node`, `subnet`), hands every test an `evidence` fixture for its measurements and culprits, and writes
+It opens the cluster once per session, parametrises tests by what they are about (`node`, `subnet`,
+`storage_node`, `bw_round`), hands every test an `evidence` fixture for its measurements and culprits, and writes
 results.json plus a live events.jsonl that the runner turns into progress lines.
 """
 
@@ -107,7 +107,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     topo = c.topo
     by_fixture = {
         "node": [h.name for h in topo.hosts],
-        "compute_node": [h.name for h in topo.hosts_with_role("compute")],
         "subnet": [sn.name for sn in topo.subnets],
     }
     if "storage_node" in metafunc.fixturenames:  # 3FS clients when it is mounted, else the storage nodes

@@ -123,3 +123,22 @@ def test_heatmap_cells_are_red_below_the_mark_green_above_grey_unmeasured():
     assert r > 200 and g < 100
     r, g, _ = (int(x) for x in green[4:-1].split(","))
     assert g > r
+
+
+def test_an_uplink_is_red_only_when_every_direction_over_it_was_slow(compiled_stack):
+    r = _results()
+    r.tests[2].measurements.append(
+        Measurement(
+            "iperf3",
+            "cn04→cn03",
+            8.0,
+            "Gb/s",
+            2.0,
+            "spec",
+            True,
+            [8.0],
+            {"a": "cn04", "b": "cn03", "uplinks": ["z0-lf04#0", "z0-lf03#0"]},
+        )
+    )
+    html = render_html(r, compiled_stack("lab").topology)
+    assert "z0-lf03 → uplink 0: 8.00 Gb/s" in html  # cn03's slow sending does not paint lf03's uplink

@@ -31,7 +31,7 @@ def heatmap_svg(
     mark: float | None,
     unit: str,
 ) -> str:
-    width = LABEL + CELL * len(cols) + 10
+    width = max(LABEL + CELL * len(cols) + 10, 8 * len(title) + 10)  # room for the title too
     height = 40 + LABEL + CELL * len(rows)
     top = max(values.values(), default=0.0)
     out = [

@@ -29,14 +29,15 @@ def pair_heatmap(ms: list[Measurement], unit: str, mark: float | None, title: st
 
 
 def uplink_heatmap(ms: list[Measurement], topo: Topology, unit: str, mark: float | None, title: str) -> str:
-    """Each leaf uplink gets the lowest bandwidth of the pairs routed over it (ftree's model, see pairing.py)."""
+    """Each leaf uplink gets the best bandwidth of the directions routed over it (ftree's model, see pairing.py):
+    red only when every direction over it was slow, so one slow node does not paint the uplinks it used."""
     values: dict[tuple[str, str], float] = {}
     for m in ms:
         for u in m.extra.get("uplinks", []):
             leaf, _, idx = u.partition("#")
             key = (leaf, f"uplink {idx}")
             if m.value is not None:
-                values[key] = min(values.get(key, m.value), m.value)
+                values[key] = max(values.get(key, m.value), m.value)
     if not values:
         return ""
     leaves = [s.name for s in topo.switches if s.layer == "leaf" and any(k[0] == s.name for k in values)]
@@ -68,7 +69,7 @@ def render_html(r: RunResults, topo: Topology) -> str:
         mark, unit = ms[0].threshold, ms[0].unit
         maps = [
             pair_heatmap(ms, unit, mark, f"{metric}: {unit} per node pair (row sends to column)"),
-            uplink_heatmap(ms, topo, unit, mark, f"{metric}: lowest {unit} per leaf uplink (ftree routing model)"),
+            uplink_heatmap(ms, topo, unit, mark, f"{metric}: best {unit} per leaf uplink (ftree routing model)"),
         ]
         out.append("<h2>Bandwidth</h2><div class='maps'>" + "".join(m for m in maps if m) + "</div>")
     if r.drained:

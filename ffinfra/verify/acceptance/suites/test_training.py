@@ -3,9 +3,12 @@ NCCL on GPU nodes): the loss falls and every rank ends with identical weights; t
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from ffinfra.apply.verify import compute_hosts
+from ffinfra.errors import OperationalError
 from ffinfra.verify.acceptance import training
 
 
@@ -20,13 +23,23 @@ def test_ddp_job(cluster, evidence):
     iface = topo.spec.network.management_interface or "eth0"
     backend = "nccl" if gpus else "gloo"
     script = training.launcher(cluster.python, iface, backend, 60).encode()
-    for h in hosts:  # the job may land on any of them
+
+    def stage(h: str) -> str:  # the job may land on any compute node: each gets the job's files
         r = cluster.sh(h, f"mkdir -p {training.JOB_DIR}")
         if not r.ok:
-            evidence.blame(h)
-            pytest.fail(f"cannot prepare {training.JOB_DIR} on {h}: {r.brief()}")
-        cluster.remote.put(h, f"{training.JOB_DIR}/ddp_smoke.py", training.SCRIPT.read_bytes())
-        cluster.remote.put(h, f"{training.JOB_DIR}/ddp.sh", script, 0o755)
+            return r.brief()
+        try:
+            cluster.remote.put(h, f"{training.JOB_DIR}/ddp_smoke.py", training.SCRIPT.read_bytes())
+            cluster.remote.put(h, f"{training.JOB_DIR}/ddp.sh", script, 0o755)
+        except OperationalError as e:
+            return str(e)
+        return ""
+
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        failed = {h: err for h, err in zip(hosts, pool.map(stage, hosts), strict=True) if err}
+    if failed:
+        evidence.blame(*failed)
+        pytest.fail("cannot stage the job on " + "; ".join(f"{h}: {e}" for h, e in failed.items()))
     parts = topo.spec.scheduler.slurm.partitions if topo.spec.scheduler.slurm else []
     partition = next((p.name for p in parts if p.default), None)
     cmd = training.srun_command(nodes, per_node, partition, 10, bool(gpus))
