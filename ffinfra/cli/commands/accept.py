@@ -82,6 +82,9 @@ def test(
     )
 
     def progress(ev: dict) -> None:
+        if "info" in ev:  # a long step saying where it is
+            console.out.print(f"  [dim]{escape(ev['info'])}[/]", highlight=False)
+            return
         line = f"{MARK.get(ev['outcome'], '?')} {ev['suite']:<9} {escape(ev['test'])}"
         console.out.print(line, highlight=False)
         if ev["outcome"] in ("failed", "error", "skipped") and ev.get("message"):

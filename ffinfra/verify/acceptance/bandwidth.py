@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -82,8 +83,9 @@ def uplinks_crossed(topo: Topology, src: HostPort, dst: HostPort) -> list[str]:
 
 
 def iperf3_commands(server_ip: str, port: int, seconds: float) -> tuple[str, str]:
-    """(server, client) commands. The server serves one test and exits; the client retries while it starts."""
-    server = f"iperf3 -s -1 -D -p {port}"
+    """(server, client) commands. The server serves one test and exits, or exits when no client came (so a failed
+    client leaves no listener behind on the port); the client retries while the server starts."""
+    server = f"iperf3 -s -1 -D -p {port} --idle-timeout {int(seconds) + 30}"
     client = (
         f"for i in 1 2 3 4 5 6 7 8 9 10; do out=$(iperf3 -J -c {shlex.quote(server_ip)} -p {port} -t {seconds:g}) "
         "&& break; case \"$out\" in *'Connection refused'*|*'unable to connect'*) sleep 0.3;; *) break;; esac; "
@@ -94,7 +96,8 @@ def iperf3_commands(server_ip: str, port: int, seconds: float) -> tuple[str, str
 
 def ib_write_bw_commands(src: HostPort, dst: HostPort, server_ip: str, port: int, seconds: float) -> tuple[str, str]:
     common = f"-F --report_gbits -D {max(1, round(seconds))} -p {port} -q 4 -s 1048576"
-    server = f"nohup ib_write_bw -d {_dev(dst)} -i {dst.port} {common} >/dev/null 2>&1 &"
+    # the server gives up after a while if no client came, so a failed client leaves no listener behind
+    server = f"nohup timeout {round(seconds) + 60} ib_write_bw -d {_dev(dst)} -i {dst.port} {common} >/dev/null 2>&1 &"
     client = (
         f"for i in 1 2 3 4 5 6 7 8 9 10; do ib_write_bw -d {_dev(src)} -i {src.port} {common} "
         f"{shlex.quote(server_ip)} && break; sleep 0.3; done"
@@ -131,14 +134,20 @@ def run_directions(cluster, tool: str, dirs: list[Direction], seconds: float) ->
         return {d: f.result() for d, f in futs.items()}
 
 
-def measure(cluster, tool: str, seconds: float, mark: float | None, repeats: int) -> list[DirectionResult]:
+def measure(
+    cluster, tool: str, seconds: float, mark: float | None, repeats: int, say: Callable[[str], None] = print
+) -> list[DirectionResult]:
     results: list[DirectionResult] = []
-    for r_index, pairs in enumerate(rounds(cluster.topo, host_level=(tool == "iperf3"))):
+    all_rounds = rounds(cluster.topo, host_level=(tool == "iperf3"))
+    for r_index, pairs in enumerate(all_rounds):
         for forward in (True, False):
             dirs = [Direction(r_index, a, b) if forward else Direction(r_index, b, a) for a, b in pairs]
             res = {d: DirectionResult(d, uplinks=uplinks_crossed(cluster.topo, d.src, d.dst)) for d in dirs}
             todo = dirs
-            for _ in range(repeats):
+            for attempt in range(repeats):
+                way = "forward" if forward else "back"
+                again = f", run {attempt + 1} of {repeats} for {len(todo)} below the mark" if attempt else ""
+                say(f"{tool} round {r_index + 1}/{len(all_rounds)} {way}: {len(todo)} directions at once{again}")
                 for d, cr in run_directions(cluster, tool, todo, seconds).items():
                     try:
                         res[d].samples.append(parse_gbit(tool, cr.stdout))

@@ -95,6 +95,18 @@ def cluster(request: pytest.FixtureRequest) -> Cluster:
     return request.config.stash[CLUSTER]
 
 
+@pytest.fixture(scope="session")
+def say(request: pytest.FixtureRequest):
+    """say("round 1/2 ...") shows a progress line in `ffinfra test` while a long step runs."""
+    out = Path(request.config.stash[CLUSTER].ctx.out_dir) / "events.jsonl"
+
+    def emit(text: str) -> None:
+        with out.open("a") as fh:
+            fh.write(json.dumps({"info": text}) + "\n")
+
+    return emit
+
+
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Evidence:
     ev = Evidence()

@@ -42,7 +42,7 @@ def test_uplinks_crossed_follow_the_destination_position(compiled_stack):
 
 def test_iperf3_commands_serve_once_and_retry_until_the_server_listens():
     server, client = bw.iperf3_commands("10.0.0.2", 18615, 3)
-    assert server == "iperf3 -s -1 -D -p 18615"
+    assert server == "iperf3 -s -1 -D -p 18615 --idle-timeout 33"
     assert "iperf3 -J -c 10.0.0.2 -p 18615 -t 3" in client and "Connection refused" in client
 
 
@@ -50,7 +50,7 @@ def test_ib_write_bw_commands_use_each_ends_hca_port():
     a = HostPort("cn01", "mlx5_0", 0, 1, 0x10, "z0")
     b = HostPort("cn02", "mlx5_1", 1, 2, 0x20, "z0")
     server, client = bw.ib_write_bw_commands(a, b, "10.0.0.2", 18600, 5)
-    assert server.startswith("nohup ib_write_bw -d mlx5_1 -i 2 ") and "--report_gbits -D 5" in server
+    assert server.startswith("nohup timeout 65 ib_write_bw -d mlx5_1 -i 2 ") and "--report_gbits -D 5" in server
     assert "ib_write_bw -d mlx5_0 -i 1 " in client and client.rstrip().endswith("sleep 0.3; done")
     assert "10.0.0.2" in client
 

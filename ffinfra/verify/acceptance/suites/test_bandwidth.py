@@ -31,11 +31,11 @@ def _tool(cluster) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(cluster) -> BandwidthRun:
+def run(cluster, say) -> BandwidthRun:
     tool = _tool(cluster)
     mark = cluster.thresholds.get(tool)
     seconds = 1 if cluster.ctx.quick else 3
-    results = bw.measure(cluster, tool, seconds, mark.value if mark else None, cluster.repeats)
+    results = bw.measure(cluster, tool, seconds, mark.value if mark else None, cluster.repeats, say)
     nodes, links = bw.suspects(results, mark.value if mark else None)
     return BandwidthRun(tool, mark, results, nodes, links)
 

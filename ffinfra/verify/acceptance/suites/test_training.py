@@ -12,7 +12,7 @@ from ffinfra.errors import OperationalError
 from ffinfra.verify.acceptance import training
 
 
-def test_ddp_job(cluster, evidence):
+def test_ddp_job(cluster, evidence, say):
     topo = cluster.topo
     hosts = compute_hosts(topo)
     if len(hosts) < 2:
@@ -43,6 +43,7 @@ def test_ddp_job(cluster, evidence):
     parts = topo.spec.scheduler.slurm.partitions if topo.spec.scheduler.slurm else []
     partition = next((p.name for p in parts if p.default), None)
     cmd = training.srun_command(nodes, per_node, partition, 10, bool(gpus))
+    say(f"DDP job ({backend}, {nodes * per_node} ranks on {nodes} nodes) through srun on {cluster.controller}")
     r = cluster.sh(cluster.controller, cmd, timeout=600)
     ranks = training.parse_ranks(r.stdout)
     world = nodes * per_node
