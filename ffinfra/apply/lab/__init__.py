@@ -3,7 +3,9 @@
 Each node is a named network namespace (ff-<stack>-<host>) with a veth `eth0` holding its management address,
 plugged into a bridge that lives in the stack's own switch namespace (ffsw-<stack>), plus a private mount, UTS,
 IPC and PID namespace whose PID 1 is node_init.sh: an overlay over the host's / (every write lands in the node's
-upper dir), fresh /proc, /sys, /run, /tmp, the node's own host key and a key-only sshd. The host's own network
+upper dir), fresh /proc, /sys, /run, /tmp, the node's own host key and a key-only sshd. ffinfra's own venv stays
+visible at its path (read-only) even under /tmp, so jobs on the nodes can use its Python (torch, for the
+training suite). The host's own network
 namespace is never touched: no address, route, bridge or link is made there, and the switch namespace has no
 uplink and forwards nothing. The operator reaches a node's sshd with
 `ProxyCommand ip netns exec <ns> nc 127.0.0.1 22`: a loopback connection inside the node.
@@ -21,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -278,6 +281,7 @@ class LabProvider:
                     str(share.resolve()),
                     str(secrets_dir.resolve()),
                     str(self.dir.resolve().parent),
+                    str(Path(sys.prefix).resolve()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

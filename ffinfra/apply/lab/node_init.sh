@@ -1,13 +1,13 @@
 #!/bin/bash
 # PID 1 of one ffinfra lab node. Started by the lab provider as
 #   setsid nsenter --net=/run/netns/NS unshare --mount --uts --ipc --pid --fork --propagation private \
-#       node_init.sh NAME NODE_DIR HOSTS_FILE SHARE_DIR SECRETS_DIR STATE_DIR
+#       node_init.sh NAME NODE_DIR HOSTS_FILE SHARE_DIR SECRETS_DIR STATE_DIR [VENV]
 # It builds the node's private root (an overlay over the host's /, writes land in NODE_DIR/up only), installs the
 # node's own SSH host key and the operator's public key, starts sshd (key-only), then waits forever, reaping
 # orphans. Killing this process ends the node: the kernel kills its pid namespace and the mounts go with it.
 # Not `ip netns exec`: that remounts /sys and loses /sys/fs/cgroup, and slurmd will not start without it.
 set -euo pipefail
-n=$1; d=$2; hostsfile=$3; share=$4; secrets=$5; statedir=$6
+n=$1; d=$2; hostsfile=$3; share=$4; secrets=$5; statedir=$6; venv=${7:-}
 hostname "$n"
 mkdir -p "$d/up" "$d/work" "$d/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$d/up,workdir=$d/work" "$d/root"
@@ -20,6 +20,11 @@ mount -t tmpfs -o size=512m,mode=1777 tmpfs "$r/dev/shm"
 mount -t tmpfs -o mode=755 tmpfs "$r/run"
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 mkdir -p "$r/lab"; mount --bind "$share" "$r/lab"
+# ffinfra's venv (PyTorch for the training suite) at its own path, read-only, where a fresh mount above hides it
+case "$venv" in
+  /tmp/*|/run/*|/dev/shm/*)
+    mkdir -p "$r$venv"; mount --bind "$venv" "$r$venv"; mount -o remount,bind,ro "$r$venv" ;;
+esac
 # The stack's secrets and the lab's own state are on the host's / as well: nodes must not read them there.
 for hide in "$secrets" "$statedir"; do [ -d "$r$hide" ] && mount -t tmpfs -o size=1m,mode=700 tmpfs "$r$hide"; done
 install -m644 "$hostsfile" "$r/etc/hosts"

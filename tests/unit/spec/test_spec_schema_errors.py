@@ -52,7 +52,7 @@ def test_unknown_nested_key_inside_a_flow_mapping(stack_text, spec_errors) -> No
 
 
 def test_unknown_key_without_a_close_match_lists_the_allowed_keys(stack_text, spec_errors) -> None:
-    text = stack_text("lab").replace("acceptance:\n  repeats: 2", "acceptance:\n  repeats: 2\n  zzzz: 1")
+    text = stack_text("lab").replace("  repeats: 2\n", "  repeats: 2\n  zzzz: 1\n")
     (f,) = spec_errors(text)
     assert f.message == "unknown key 'zzzz'"
     assert f.hint.startswith("allowed keys: ") and "repeats" in f.hint
