@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ffinfra.apply.state import RunDir, StackPaths
+from ffinfra.apply.state import RunDir, StackPaths, stack_lock
 from ffinfra.compile import Compiled
 from ffinfra.errors import OperationalError, UserError
 from ffinfra.verify.acceptance.context import ENV, RunContext
@@ -81,13 +81,20 @@ def pytest_argv(stack: str, out: Path, suites: list[str], keyword: str = "") -> 
 
 
 def run_suites(c: Compiled, opts: TestOptions, progress: Progress) -> TestRun:
+    """Run the suites under the stack's lock: an `up` or `down` meanwhile would fail the tests for nothing, so
+    either waits its turn (and says who holds the lock)."""
+    suites = check_suites(opts.suites)
+    paths = StackPaths(c.stack.dir)
+    with stack_lock(paths.lock, "ffinfra test"):
+        return _run_suites(c, opts, progress, suites, paths)
+
+
+def _run_suites(c: Compiled, opts: TestOptions, progress: Progress, suites: list[str], paths: StackPaths) -> TestRun:
     from ffinfra.verify.acceptance.cluster import open_cluster
     from ffinfra.verify.acceptance.drain import drain_failed
     from ffinfra.verify.acceptance.report.html import render_html
     from ffinfra.verify.acceptance.report.markdown import render_markdown
 
-    suites = check_suites(opts.suites)
-    paths = StackPaths(c.stack.dir)
     ctx = RunContext(
         stack=str(c.stack.dir),
         provider=opts.provider,

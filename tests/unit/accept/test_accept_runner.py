@@ -62,3 +62,14 @@ def test_test_on_a_stack_that_is_not_running_says_so(cli, tmp_path, stack_text):
 def test_test_rejects_an_unknown_suite_before_touching_anything(cli, tmp_path):
     code, _, err = cli("test", "lab", "--suite", "gpu")
     assert code == 1 and "unknown suite 'gpu'" in err
+
+
+def test_test_waits_its_turn_while_up_or_down_holds_the_stack(cli, tmp_path, stack_text):
+    from ffinfra.apply.state import StackPaths, stack_lock
+
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "cluster.yaml").write_text(stack_text("lab"))
+    with stack_lock(StackPaths(tmp_path / "s").lock, "ffinfra up"):
+        code, _, err = cli("test", str(tmp_path / "s"))
+    assert code == 3
+    assert "ffinfra up" in err and "holds the lock on this stack" in err
