@@ -24,7 +24,7 @@ from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
 from ffinfra.topology.model import Topology
 from ffinfra.topology.thresholds import Threshold, derive_thresholds
-from ffinfra.verify.acceptance.context import RunContext
+from ffinfra.verify.acceptance.context import ENV, RunContext
 from ffinfra.verify.acceptance.references import with_references
 from ffinfra.verify.acceptance.remote import CmdResult, Endpoint, Remote
 
@@ -74,8 +74,9 @@ class Cluster:
 
 
 def default_python(provider: str) -> str:
-    """The Python the training job runs with: in the lab the nodes see this machine's / (overlay root), so this
-    very venv (with torch) is there; elsewhere the nodes' python3."""
+    """The Python the training job runs with: in the lab, this very venv (with torch), which the nodes see at its
+    own path (their root is an overlay of this machine's /, and the lab binds the venv where /tmp hides it);
+    elsewhere the nodes' python3."""
     return sys.executable if provider == "lab" else "python3"
 
 
@@ -106,14 +107,12 @@ def open_cluster(ctx: RunContext) -> Cluster:
         remote=remote,
         thresholds=with_references({t.metric: t for t in derive_thresholds(topo)}, compiled.stack.dir),
         repeats=ctx.repeats or a.repeats,
-        python=ctx.python or os.environ.get("FFINFRA_TEST_PYTHON") or default_python(ctx.provider),
+        python=ctx.python or default_python(ctx.provider),
         sim=ctx.provider == "lab",
     )
 
 
 def context_path() -> Path:
-    from ffinfra.verify.acceptance.context import ENV
-
     p = os.environ.get(ENV)
     if not p:
         raise UserError(f"the acceptance suites run under `ffinfra test` ({ENV} is not set)")
