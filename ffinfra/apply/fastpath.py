@@ -61,6 +61,20 @@ def inputs_digest(
     return h.hexdigest()
 
 
+def sha256_command(files: dict[str, str]) -> str:
+    """A shell command printing `sha256sum` lines of the files that exist (missing ones print nothing)."""
+    return "sha256sum " + " ".join(shlex.quote(p) for p in sorted(files)) + " 2>/dev/null; true"
+
+
+def file_drift(files: dict[str, str], sha256sum_output: str) -> list[tuple[str, str]]:
+    """(path, "missing" | "changed") for every file whose hash on the node is not the expected one."""
+    have = {}
+    for line in sha256sum_output.splitlines():
+        sha, _, path = line.partition("  ")
+        have[path.strip()] = sha
+    return [(p, "missing" if p not in have else "changed") for p, sha in sorted(files.items()) if have.get(p) != sha]
+
+
 def live_drift(
     provider: Provider, topo: Topology, artifacts: list[Artifact], workers: int = 16
 ) -> dict[str, list[str]]:
@@ -71,18 +85,11 @@ def live_drift(
         files = want[host]
         if not files:
             return host, []
-        cmd = "sha256sum " + " ".join(shlex.quote(p) for p in sorted(files)) + " 2>/dev/null; true"
         try:
-            r = provider.exec(host, ["sh", "-c", cmd], timeout=30)
+            r = provider.exec(host, ["sh", "-c", sha256_command(files)], timeout=30)
         except Exception as exc:  # an unreachable node is drift, not a crash of the fast path
             return host, [f"cannot read files: {exc}"]
-        have = {}
-        for line in r.stdout.splitlines():
-            sha, _, path = line.partition("  ")
-            have[path.strip()] = sha
-        return host, [
-            f"{p} {'missing' if p not in have else 'changed'}" for p, s in sorted(files.items()) if have.get(p) != s
-        ]
+        return host, [f"{p} {why}" for p, why in file_drift(files, r.stdout)]
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(want)))) as pool:
         return dict(pool.map(check, sorted(want)))

@@ -19,15 +19,7 @@ from ffinfra.apply.provider import Provider
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.slurm import slurm_controller
 from ffinfra.topology.model import Topology
-from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log, sweep_problems
-
-# Where else to look for a subnet's OpenSM log when its opensm.conf names none (first match wins).
-OPENSM_LOGS = (
-    "/var/log/opensm/{subnet}.log",
-    "/var/log/opensm-{subnet}.log",
-    "/var/log/opensm/{subnet}/opensm.log",
-    "/var/log/opensm.log",
-)
+from ffinfra.verify.opensm_run import configured_engine, log_command, parse_opensm_log, sweep_problems
 
 
 @dataclass
@@ -96,12 +88,8 @@ def check_opensm(
     by_path = {a.path: a for a in artifacts}
     for sn in topo.subnets:
         conf = by_path.get(f"opensm/{sn.name}/opensm.conf")
-        engine = expected_engine(conf_value(conf.content, "routing_engine") or "minhop") if conf else "ftree"
-        # The log_file of the subnet's own opensm.conf first (where the opensm role's OpenSM writes).
-        conf_log = conf_value(conf.content, "log_file") if conf else None
-        candidates = ([conf_log] if conf_log else []) + [p.format(subnet=sn.name) for p in OPENSM_LOGS]
-        paths = " ".join(shlex.quote(p) for p in dict.fromkeys(candidates))
-        cmd = f'for f in {paths}; do if [ -f "$f" ]; then echo "==> $f"; cat "$f"; exit 0; fi; done; exit 3'
+        engine = configured_engine(conf.content if conf else None)
+        cmd = log_command(conf.content if conf else None, sn.name)
         t0 = time.monotonic()
         while True:
             rc, out = _sh(provider, sn.sm_host, cmd)

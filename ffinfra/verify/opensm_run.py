@@ -9,6 +9,7 @@ unrecognized-option line anywhere.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,31 @@ class OpenSMLog:
     fallbacks: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # " ERR " lines
     unrecognized: tuple[str, ...] = ()  # "Unrecognized token" lines (unknown config keys)
+
+
+# Where a resident OpenSM's log may be when its opensm.conf names none (first match wins).
+OPENSM_LOGS = (
+    "/var/log/opensm/{subnet}.log",
+    "/var/log/opensm-{subnet}.log",
+    "/var/log/opensm/{subnet}/opensm.log",
+    "/var/log/opensm.log",
+)
+
+
+def configured_engine(conf_text: str | None) -> str:
+    """The engine a subnet's opensm.conf asks for (OpenSM's default, minhop, when it names none)."""
+    if conf_text is None:
+        return "ftree"
+    return expected_engine(conf_value(conf_text, "routing_engine") or "minhop")
+
+
+def log_command(conf_text: str | None, subnet: str) -> str:
+    """Shell command printing `==> PATH` and then the subnet's OpenSM log: the log_file its opensm.conf names
+    (where the opensm role's OpenSM writes), else the first of OPENSM_LOGS that exists; exit 3 when none does."""
+    conf_log = conf_value(conf_text, "log_file") if conf_text else None
+    candidates = ([conf_log] if conf_log else []) + [p.format(subnet=subnet) for p in OPENSM_LOGS]
+    paths = " ".join(shlex.quote(p) for p in dict.fromkeys(candidates))
+    return f'for f in {paths}; do if [ -f "$f" ]; then echo "==> $f"; cat "$f"; exit 0; fi; done; exit 3'
 
 
 def sweep_problems(log: OpenSMLog, engine: str) -> list[str]:

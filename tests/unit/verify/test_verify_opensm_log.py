@@ -6,7 +6,15 @@ from pathlib import Path
 
 from ibsim_samples import captured
 
-from ffinfra.verify.opensm_run import OpenSMResult, conf_value, expected_engine, parse_opensm_log, sweep_problems
+from ffinfra.verify.opensm_run import (
+    OpenSMResult,
+    conf_value,
+    configured_engine,
+    expected_engine,
+    log_command,
+    parse_opensm_log,
+    sweep_problems,
+)
 
 
 def result(log_text: str, rc: int = 0, stdout: str = "") -> OpenSMResult:
@@ -67,3 +75,14 @@ def test_sweep_problems_of_a_resident_opensm() -> None:
     assert problems[0] == "expected ftree routing, got minhop"
     assert "fallback: Failed reading guid files - falling back to default routing" in problems
     assert sweep_problems(parse_opensm_log(""), "ftree") == ["no SUBNET UP", "expected ftree routing, got none"]
+
+
+def test_configured_engine_and_where_the_log_is_looked_for() -> None:
+    conf = "routing_engine ftree,updn\nlog_file /var/log/opensm-z0.log\n"
+    assert configured_engine(conf) == "ftree"
+    assert configured_engine("# nothing set\n") == "minhop"  # OpenSM's own default
+    cmd = log_command(conf, "z0")
+    # the conf's log_file first, then the usual places, each once
+    assert cmd.startswith("for f in /var/log/opensm-z0.log /var/log/opensm/z0.log /var/log/opensm/z0/opensm.log ")
+    assert cmd.count("/var/log/opensm-z0.log") == 1 and cmd.endswith("exit 3")
+    assert log_command(None, "fabric").startswith("for f in /var/log/opensm/fabric.log ")

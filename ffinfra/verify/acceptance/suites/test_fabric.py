@@ -16,7 +16,7 @@ from ffinfra.verify.acceptance import expect
 from ffinfra.verify.fabric_check import check_trace, trace_pair
 from ffinfra.verify.fabric_diff import diff_fabric
 from ffinfra.verify.lft import name_tables, parse_dump_fts
-from ffinfra.verify.opensm_run import conf_value, expected_engine, parse_opensm_log, sweep_problems
+from ffinfra.verify.opensm_run import configured_engine, log_command, parse_opensm_log, sweep_problems
 from ffinfra.verify.parsers.ibnetdiscover import parse_ibnetdiscover
 from ffinfra.verify.routing import check_balance, walk
 from ffinfra.verify.trace import parse_ibtracert
@@ -51,13 +51,14 @@ def simulator_running(cluster):
 
 @pytest.fixture(scope="module")
 def tables(cluster):
-    """Programmed LFTs per subnet, named after the plan (read once per subnet)."""
+    """(programmed LFTs named after the plan, the subnet's planned wiring), read and built once per subnet."""
     cache = {}
 
     def get(subnet):
         if subnet not in cache:
+            wiring = subnet_wiring(cluster.topo, _subnet(cluster, subnet))
             dump = parse_dump_fts(_ib(cluster, subnet, "dump_fts").stdout)
-            cache[subnet] = name_tables(dump, subnet_wiring(cluster.topo, _subnet(cluster, subnet)))
+            cache[subnet] = (name_tables(dump, wiring), wiring)
         return cache[subnet]
 
     return get
@@ -83,15 +84,14 @@ def test_routing_engine(cluster, evidence, subnet):
     conf = next((a for a in cluster.artifacts if a.path == f"opensm/{subnet}/opensm.conf"), None)
     if conf is None:
         pytest.skip(f"no opensm.conf rendered for subnet {subnet}")
-    want = expected_engine(conf_value(conf.content, "routing_engine") or "minhop")
-    log_file = conf_value(conf.content, "log_file") or f"/var/log/opensm-{subnet}.log"
-    r = cluster.sh(sn.sm_host, f"cat {log_file}")
+    r = cluster.sh(sn.sm_host, log_command(conf.content, subnet))
     if r.rc != 0:
         evidence.blame(sn.sm_host)
         pytest.fail(f"subnet {subnet}: no OpenSM log on {sn.sm_host}: {r.brief()}")
     log = parse_opensm_log(r.stdout)
-    problems = sweep_problems(log, want)
-    evidence.note(f"{log_file} on {sn.sm_host}: engine {log.engine}")
+    problems = sweep_problems(log, configured_engine(conf.content))
+    where = r.stdout.splitlines()[0].removeprefix("==> ")
+    evidence.note(f"{where} on {sn.sm_host}: engine {log.engine}")
     if problems:
         evidence.blame(sn.sm_host)
         pytest.fail(f"subnet {subnet} (SM {sn.sm_host}): " + "; ".join(problems))
@@ -99,8 +99,8 @@ def test_routing_engine(cluster, evidence, subnet):
 
 def test_every_route_delivers(cluster, evidence, subnet, tables):
     """From every leaf, following the programmed tables hop by hop reaches every CA port, without loops."""
-    t = tables(subnet)
-    rep = walk(subnet_wiring(cluster.topo, _subnet(cluster, subnet)), t.lfts, t.dests)
+    t, wiring = tables(subnet)
+    rep = walk(wiring, t.lfts, t.dests)
     evidence.measure("routes_delivered", f"subnet {subnet}", rep.delivered, f"of {rep.walks} leaf→CA routes")
     evidence.note(rep.summary())
     problems = t.problems + rep.problems
@@ -110,8 +110,8 @@ def test_every_route_delivers(cluster, evidence, subnet, tables):
 
 def test_routes_spread_over_uplinks(cluster, evidence, subnet, tables):
     """Each leaf's remote destinations are spread over its uplinks within one route of each other."""
-    t = tables(subnet)
-    rep = check_balance(subnet_wiring(cluster.topo, _subnet(cluster, subnet)), t.lfts, t.dests, max_spread=1)
+    t, wiring = tables(subnet)
+    rep = check_balance(wiring, t.lfts, t.dests, max_spread=1)
     evidence.note(rep.summary())
     if rep.problems:
         pytest.fail(f"subnet {subnet}: " + "; ".join(rep.problems))
@@ -119,8 +119,8 @@ def test_routes_spread_over_uplinks(cluster, evidence, subnet, tables):
 
 def test_leaf_spine_leaf_path(cluster, evidence, subnet, tables):
     """A trace between CAs on two leaves of a zone goes leaf → spine → leaf."""
-    wiring = subnet_wiring(cluster.topo, _subnet(cluster, subnet))
-    pair = trace_pair(wiring, tables(subnet).lid_of)
+    t, wiring = tables(subnet)
+    pair = trace_pair(wiring, t.lid_of)
     if pair is None:
         pytest.skip(f"subnet {subnet} has no two leaves with CAs")
     src, dst, a, b = pair

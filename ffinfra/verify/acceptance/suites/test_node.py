@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from ffinfra.apply.fastpath import installed_files
+from ffinfra.apply.fastpath import file_drift, installed_files, sha256_command
 from ffinfra.verify.acceptance import expect
 
 
@@ -26,16 +26,9 @@ def test_rendered_configs_match(cluster, evidence, node):
     files = installed_files(cluster.topo, cluster.artifacts)[node]
     if not files:
         pytest.skip(f"{node} gets no rendered files")
-    r = cluster.sh(node, "sha256sum " + " ".join(shlex.quote(p) for p in sorted(files)) + " 2>/dev/null; true")
-    have = {}
-    for line in r.stdout.splitlines():
-        sha, _, path = line.partition("  ")
-        have[path.strip()] = sha
-    bad = [
-        f"{p} {'is missing' if p not in have else 'differs from the compiled artifact'}"
-        for p, sha in sorted(files.items())
-        if have.get(p) != sha
-    ]
+    r = cluster.sh(node, sha256_command(files))
+    say = {"missing": "is missing", "changed": "differs from the compiled artifact"}
+    bad = [f"{p} {say[why]}" for p, why in file_drift(files, r.stdout)]
     evidence.note(f"{len(files) - len(bad)}/{len(files)} files match")
     if bad:
         evidence.blame(node)
