@@ -27,6 +27,7 @@ from ffinfra.topology.thresholds import Threshold, derive_thresholds
 from ffinfra.verify.acceptance.context import ENV, RunContext
 from ffinfra.verify.acceptance.references import with_references
 from ffinfra.verify.acceptance.remote import CmdResult, Endpoint, Remote
+from ffinfra.verify.acceptance.storage import StoragePlan, storage_plan
 
 
 class _SharedParamiko(ParamikoBackend):
@@ -60,6 +61,11 @@ class Cluster:
     @property
     def controller(self) -> str:
         return slurm_controller(self.topo).name
+
+    @functools.cached_property
+    def storage(self) -> StoragePlan:
+        """Where the storage suite runs fio (probed once: is 3FS mounted on the compute nodes?)."""
+        return storage_plan(self)
 
     def sh(self, host: str, command: str, timeout: float = 60.0) -> CmdResult:
         return self.remote.run(host, command, timeout)

@@ -44,9 +44,7 @@ class Evidence:
         **extra: object,
     ) -> Measurement:
         mark = threshold.value if threshold else None
-        ok = None if mark is None or value is None else value >= mark
-        if mark is not None and value is None:
-            ok = False
+        ok = None if mark is None else value is not None and value >= mark  # no value against a mark fails
         m = Measurement(
             metric,
             subject,
@@ -122,9 +120,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         "subnet": [sn.name for sn in topo.subnets],
     }
     if "storage_node" in metafunc.fixturenames:  # 3FS clients when it is mounted, else the storage nodes
-        from ffinfra.verify.acceptance.storage import storage_plan
-
-        hosts = list(storage_plan(c).hosts)
+        hosts = list(c.storage.hosts)
         metafunc.parametrize("storage_node", hosts, ids=hosts)
     if "bw_round" in metafunc.fixturenames:
         from ffinfra.verify.acceptance.bandwidth import rounds

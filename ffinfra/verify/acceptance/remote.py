@@ -65,7 +65,7 @@ class Remote:
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
 
-    def _client(self, host: str) -> paramiko.SSHClient:
+    def client(self, host: str) -> paramiko.SSHClient:
         with self._lock:
             hl = self._host_locks.setdefault(host, threading.Lock())
         with hl:
@@ -99,15 +99,12 @@ class Remote:
             self._clients[host] = c
             return c
 
-    def client(self, host: str) -> paramiko.SSHClient:
-        return self._client(host)
-
     def run(self, host: str, command: str, timeout: float = 60.0) -> CmdResult:
         """Run `command` with sh on `host`; never raises for a non-zero exit (a lost connection gives rc 255)."""
         wrapped = f"timeout -k 5 {timeout:g} sh -c {shlex.quote(command)}"
         t0 = time.monotonic()
         try:
-            client = self._client(host)
+            client = self.client(host)
             chan = client.get_transport().open_session()  # type: ignore[union-attr]
             chan.settimeout(timeout + 30)
             chan.exec_command(wrapped)
@@ -124,7 +121,7 @@ class Remote:
     def put(self, host: str, path: str, content: bytes, mode: int = 0o644) -> None:
         """Write a file on `host` over SFTP (the parent directory must exist)."""
         try:
-            sftp = self._client(host).open_sftp()
+            sftp = self.client(host).open_sftp()
             try:
                 with sftp.open(path, "wb") as fh:
                     fh.write(content)

@@ -124,11 +124,11 @@ def _run_suites(c: Compiled, opts: TestOptions, progress: Progress, suites: list
         fh.write(f"# {ENV}={ctx_path} {' '.join(argv)}\n")
         fh.flush()
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=str(out))
-        seen = 0
+        offset = 0
         try:
             while True:
                 done = proc.poll() is not None
-                seen = _pump(events, seen, progress)
+                offset = _pump(events, offset, progress)
                 if done:
                     break
                 time.sleep(0.2)
@@ -167,15 +167,15 @@ def _run_suites(c: Compiled, opts: TestOptions, progress: Progress, suites: list
     return run
 
 
-def _pump(events: Path, seen: int, progress: Progress) -> int:
+def _pump(events: Path, offset: int, progress: Progress) -> int:
+    """Hand each complete new line of events.jsonl to `progress`; returns the offset read up to."""
     try:
-        lines = events.read_text().splitlines()
+        with events.open("rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
     except FileNotFoundError:
-        return seen
-    for line in lines[seen:]:
-        try:
-            progress(json.loads(line))
-        except json.JSONDecodeError:
-            return seen  # a line being written: read it next time
-        seen += 1
-    return seen
+        return offset
+    end = chunk.rfind(b"\n") + 1  # a line still being written is read next time
+    for line in chunk[:end].splitlines():
+        progress(json.loads(line))
+    return offset + end

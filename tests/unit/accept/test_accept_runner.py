@@ -73,3 +73,17 @@ def test_test_waits_its_turn_while_up_or_down_holds_the_stack(cli, tmp_path, sta
         code, _, err = cli("test", str(tmp_path / "s"))
     assert code == 3
     assert "ffinfra up" in err and "holds the lock on this stack" in err
+
+
+def test_progress_reads_each_complete_event_once(tmp_path):
+    from ffinfra.verify.acceptance.runner import _pump
+
+    events, seen = tmp_path / "events.jsonl", []
+    assert _pump(events, 0, seen.append) == 0  # no file yet
+    events.write_text('{"info": "a"}\n{"info": "b"}\n{"inf')  # the last line is still being written
+    offset = _pump(events, 0, seen.append)
+    assert seen == [{"info": "a"}, {"info": "b"}]
+    with events.open("a") as fh:
+        fh.write('o": "c"}\n')
+    _pump(events, offset, seen.append)
+    assert seen == [{"info": "a"}, {"info": "b"}, {"info": "c"}]

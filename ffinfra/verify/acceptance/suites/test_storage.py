@@ -7,14 +7,9 @@ import shlex
 
 import pytest
 
-from ffinfra.verify.acceptance.storage import fio_command, storage_plan
+from ffinfra.verify.acceptance.storage import fio_command
 from ffinfra.verify.parsers import ParseError
 from ffinfra.verify.parsers.fio import parse_fio
-
-
-@pytest.fixture(scope="module")
-def plan(cluster):
-    return storage_plan(cluster)
 
 
 def _fio(cluster, host, directory, rw, size_mb):
@@ -29,10 +24,9 @@ def _fio(cluster, host, directory, rw, size_mb):
     return d.bw_bytes_per_s / 1e9, ""
 
 
-def test_sequential_write_and_read(cluster, evidence, plan, storage_node):
+def test_sequential_write_and_read(cluster, evidence, storage_node):
     """fio writes then reads a file in the node's storage directory at or above the pass marks."""
-    if storage_node not in plan.hosts:
-        pytest.skip(f"{storage_node} is not where fio runs ({plan.mode} mode: {', '.join(plan.hosts)})")
+    plan = cluster.storage
     directory = plan.directory if plan.mode == "local" else f"{plan.directory}/ffinfra-fio-{storage_node}"
     size = 64 if cluster.ctx.quick else 256
     problems = []

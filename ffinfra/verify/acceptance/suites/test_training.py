@@ -23,13 +23,14 @@ def test_ddp_job(cluster, evidence, say):
     iface = topo.spec.network.management_interface or "eth0"
     backend = "nccl" if gpus else "gloo"
     script = training.launcher(cluster.python, iface, backend, 60).encode()
+    job = training.SCRIPT.read_bytes()
 
     def stage(h: str) -> str:  # the job may land on any compute node: each gets the job's files
         r = cluster.sh(h, f"mkdir -p {training.JOB_DIR}")
         if not r.ok:
             return r.brief()
         try:
-            cluster.remote.put(h, f"{training.JOB_DIR}/ddp_smoke.py", training.SCRIPT.read_bytes())
+            cluster.remote.put(h, f"{training.JOB_DIR}/ddp_smoke.py", job)
             cluster.remote.put(h, f"{training.JOB_DIR}/ddp.sh", script, 0o755)
         except OperationalError as e:
             return str(e)
