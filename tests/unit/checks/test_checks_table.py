@@ -112,6 +112,14 @@ def after(anchor: str, added: str) -> tuple[str, str]:
     return (anchor, anchor + added)
 
 
+# A top-level section goes in front of the lab's `acceptance:` key, wherever that section ends.
+TOP = "\nacceptance:\n"
+
+
+def before_acceptance(section: str) -> tuple[str, str]:
+    return (TOP, "\n" + section + TOP[1:])
+
+
 IB_NIC = "      - {device: mlx5_0, kind: infiniband, rate_gbps: 200, numa: 0}\n"
 ZONE = "    - name: z0\n"
 CTL = "    hostnames: ctl01\n"
@@ -123,8 +131,8 @@ CASES: list[Case] = [
     Case("yaml-syntax", "FF-YAML-001", E, (("  link_rate: HDR\n", "  link_rate: [HDR\n"),), "  design:", ":"),
     Case("spec-unknown-key", "FF-SPEC-001", E, (("  switch_model:", "  switch_modle:"),), "switch_modle"),
     Case("spec-wrong-type", "FF-SPEC-001", E, ((RADIX, "  radix: four "),), "radix: four", "radix"),
-    Case("spec-vl15", "FF-SPEC-001", E, (after("  repeats: 2\n", qos(nccl_vl=15)),), "nccl: {sl: 2, vl: 15", "vl"),
-    Case("spec-sl16", "FF-SPEC-001", E, (after("  repeats: 2\n", qos(nccl_sl=16)),), "nccl: {sl: 16", "sl"),
+    Case("spec-vl15", "FF-SPEC-001", E, (before_acceptance(qos(nccl_vl=15)),), "nccl: {sl: 2, vl: 15", "vl"),
+    Case("spec-sl16", "FF-SPEC-001", E, (before_acceptance(qos(nccl_sl=16)),), "nccl: {sl: 16", "sl"),
     Case(
         "spec-ratio-both",
         "FF-SPEC-001",
@@ -497,12 +505,12 @@ CASES: list[Case] = [
         "vl-beyond-max-vls",
         "FF-QOS-001",
         E,
-        (after("  repeats: 2\n", qos(max_vls=2, nccl_vl=1, storage_vl=2)),),
+        (before_acceptance(qos(max_vls=2, nccl_vl=1, storage_vl=2)),),
         "storage: {sl: 3, vl: 2",
         "vl",
     ),
-    Case("sl-shared", "FF-QOS-002", W, (after("  repeats: 2\n", qos(nccl_sl=1)),), "nccl: {sl: 1", "sl"),
-    Case("vl-shared", "FF-QOS-003", N, (after("  repeats: 2\n", qos(nccl_vl=1)),), "nccl: {sl: 2, vl: 1", "vl"),
+    Case("sl-shared", "FF-QOS-002", W, (before_acceptance(qos(nccl_sl=1)),), "nccl: {sl: 1", "sl"),
+    Case("vl-shared", "FF-QOS-003", N, (before_acceptance(qos(nccl_vl=1)),), "nccl: {sl: 2, vl: 1", "vl"),
     # ---------------------------------------------------------------- scheduler
     Case(
         "partition-unknown-group",
@@ -683,7 +691,7 @@ def _lab_with_warnings(lab: str) -> str:
     return (
         lab.replace("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}")
         .replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager: {routing_engine: minhop}\n")
-        .replace("  repeats: 2\n", "  repeats: 2\n" + qos(nccl_sl=1))
+        .replace(*before_acceptance(qos(nccl_sl=1)))
     )
 
 

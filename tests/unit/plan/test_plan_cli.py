@@ -4,37 +4,16 @@ refused; Markdown, JSON and table output; a base from a path or from a git revis
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from plan_repo import edit, git
 
 ROOT = Path(__file__).resolve().parents[3]
 LAB = ROOT / "stacks" / "lab" / "cluster.yaml"
 GROW = ("hostnames: cn[01-04]", "hostnames: cn[01-05]")
 EC = ("    replication: 2\n", "    replication: 2\n    chain_table_type: EC\n")
-
-
-def edit(spec: Path, old: str, new: str) -> None:
-    text = spec.read_text()
-    assert text.count(old) == 1, old
-    spec.write_text(text.replace(old, new))
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        **os.environ,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-    }
-    r = subprocess.run(["git", *args], cwd=repo, env=env, capture_output=True, text=True, check=True)
-    return r.stdout
 
 
 @pytest.fixture

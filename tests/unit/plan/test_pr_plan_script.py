@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from plan_repo import GIT_ENV, edit, git
 
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "pr-plan.sh"
@@ -24,28 +25,6 @@ pytestmark = pytest.mark.skipif(
     not (shutil.which("git") and shutil.which("bash") and FFINFRA.exists()),
     reason="needs git, bash and the ffinfra entry point next to this Python",
 )
-
-GIT_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    r = subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
-    )
-    return r.stdout
-
-
-def edit(spec: Path, old: str, new: str) -> None:
-    text = spec.read_text()
-    assert text.count(old) == 1, old
-    spec.write_text(text.replace(old, new))
 
 
 @pytest.fixture
