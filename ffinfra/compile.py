@@ -26,6 +26,7 @@ from ffinfra.topology.fattree import build_switches, place_and_wire
 from ffinfra.topology.invariants import check_invariants
 from ffinfra.topology.model import Topology
 from ffinfra.topology.nodes import group_counts, reserve_ports, resolve_hosts
+from ffinfra.topology.services import decide_services
 from ffinfra.topology.subnets import choose_subnet_managers
 
 
@@ -35,6 +36,7 @@ class Compiled:
     spec: ClusterSpec
     topology: Topology
     findings: list[Finding] = field(default_factory=list)  # non-blocking ones that remain after suppression
+    facts: dict[str, NodeFacts] = field(default_factory=dict)  # the inventory CSV's rows, by hostname
 
 
 def _finish(findings: list[Finding], lm: LineMap, suppress: set[str], strict: bool) -> list[Finding]:
@@ -61,8 +63,8 @@ def _order(f: Finding) -> tuple[object, ...]:
 
 
 def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool = False) -> Compiled:
+    data, lm = load_yaml(stack.spec_path, stack.display_path)  # first: it refuses a huge file without reading it
     raw = stack.spec_path.read_bytes()
-    data, lm = load_yaml(stack.spec_path, stack.display_path)
     try:
         spec = ClusterSpec.model_validate(data)
     except ValidationError as exc:
@@ -97,6 +99,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         switches=tuple(switches),
         links=tuple(links),
         subnets=tuple(subnets),
+        services=decide_services(spec, placed, subnets),
         spec_sha256=hashlib.sha256(raw).hexdigest(),
         reserved=tuple(held),
     )
@@ -107,4 +110,4 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
             "internal error: the compiled fabric breaks an invariant; please report it with the spec:\n"
             + "\n".join(f.format() for f in broken)
         )
-    return Compiled(stack, spec, topo, kept)
+    return Compiled(stack, spec, topo, kept, facts)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffinfra.assets import shipped_stacks_dir
 from ffinfra.errors import StackNotFound
 
 SPEC_FILE = "cluster.yaml"
@@ -34,8 +35,8 @@ def stack_roots() -> list[Path]:
     roots = [Path.cwd() / "stacks"]
     if env := os.environ.get("FFINFRA_STACKS"):
         roots.insert(0, Path(env))
-    # The stacks that ship with ffinfra (the embedded lab default), found next to the package.
-    roots.append(Path(__file__).resolve().parent.parent / "stacks")
+    # The stacks that ship with ffinfra (the embedded lab default): the checkout's, or the wheel's copies.
+    roots.append(shipped_stacks_dir())
     return roots
 
 

@@ -1,22 +1,23 @@
-"""Where nodes come from. A provider creates the stack's nodes, says how to reach each one, runs a command on
-one, reports their status and destroys them.
+"""Where nodes come from. A provider creates the stack's nodes, says how to reach each one over SSH, reports
+their status and destroys them.
 
     lab          every node is a set of namespaces with an overlay root on this machine (ffinfra/apply/lab/)
-    (baremetal)  machines that exist already: create = check ssh, destroy = nothing (planned, same interface)
+    (baremetal)  machines powered on through their BMCs and network-booted (a later issue; same interface)
 
-Everything above the provider (render, Ansible, verify) sees only NodeSpec in and NodeAccess out.
+Everything above the provider (render, Ansible, the checks) sees only NodeSpec in and Endpoint out; commands on
+a node go over SSH (ffinfra.runtime.ssh), never through the provider. apply/providers.py picks one by name.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ffinfra.errors import UserError
+from ffinfra.runtime.ssh import Endpoint
 from ffinfra.topology.model import Topology
 
 
@@ -30,17 +31,6 @@ class NodeSpec:
     address: str  # management IPv4
     prefixlen: int
     interface: str = "eth0"
-
-
-@dataclass(frozen=True)
-class NodeAccess:
-    """How the operator reaches one node over SSH."""
-
-    name: str
-    address: str  # what Ansible's ansible_host holds (the management address)
-    user: str = "root"
-    port: int = 22
-    proxy_command: str | None = None  # lab: `ip netns exec <ns> nc 127.0.0.1 22`
 
 
 @dataclass
@@ -57,8 +47,8 @@ class NodeStatus:
 Progress = Callable[[str, str, str], None]
 
 
-def _quiet(host: str, status: str, detail: str) -> None:
-    pass
+def quiet(host: str, status: str, detail: str) -> None:
+    """A Progress that reports nothing."""
 
 
 @runtime_checkable
@@ -66,24 +56,28 @@ class Provider(Protocol):
     name: str
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = _quiet
-    ) -> dict[str, NodeAccess]:
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+    ) -> dict[str, Endpoint]:
         """Make every node exist and accept key-only SSH with its own host key. Idempotent: nodes that are
         already healthy are kept as they are; broken or half-made ones are made again."""
         ...
 
-    def destroy(self, on_progress: Progress = _quiet) -> list[str]:
+    def destroy(self, on_progress: Progress = quiet) -> list[str]:
         """Remove every node this provider made for the stack; returns their names. Leaves nothing behind."""
+        ...
+
+    def preflight(self) -> None:
+        """Raise a clear error when this machine cannot run the provider (before anything is touched)."""
         ...
 
     def status(self) -> dict[str, NodeStatus]: ...
 
-    def access(self) -> dict[str, NodeAccess]:
-        """NodeAccess of the nodes that exist now (without creating anything)."""
+    def access(self) -> dict[str, Endpoint]:
+        """How to reach the nodes that exist now (without creating anything)."""
         ...
 
-    def exec(self, host: str, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        """Run a command on a node as root and capture its output."""
+    def leftovers(self) -> list[str]:
+        """What of the stack still exists after `destroy` (must be nothing)."""
         ...
 
 
@@ -106,14 +100,3 @@ def gateway_address(topo: Topology) -> str:
         if str(addr) not in used:
             return str(addr)
     raise UserError(f"management network {net} has no free address left for the lab's switch")
-
-
-PROVIDERS = ("lab",)
-
-
-def get_provider(kind: str, stack: str, state_dir: Path, topo: Topology | None = None) -> Provider:
-    if kind == "lab":
-        from ffinfra.apply.lab import LabProvider
-
-        return LabProvider(stack, state_dir / "lab", topo)
-    raise UserError(f"unknown provider {kind!r} (known: {', '.join(PROVIDERS)})")

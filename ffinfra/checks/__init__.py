@@ -6,55 +6,17 @@ and never raise. `run_checks` runs them all, so a user sees every problem at onc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
-
+# Importing a rule module registers its rules, in this order (the order findings are produced in).
+from ffinfra.checks import fabric, hardware, network, nodes, pending, qos, scheduler, storage  # noqa: F401
+from ffinfra.checks.registry import RULES, CheckContext, RegisteredRule, Rule, rule
 from ffinfra.spec.findings import Finding
-from ffinfra.spec.models import ClusterSpec
-from ffinfra.topology.facts import NodeFacts
-from ffinfra.topology.model import Host, Subnet, ZoneDims
-from ffinfra.topology.nodes import GroupCounts
+from ffinfra.spec.hostlist import MAX_HOSTS
+from ffinfra.spec.load import MAX_BYTES, MAX_DEPTH, MAX_NODES
 
-
-@dataclass
-class CheckContext:
-    spec: ClusterSpec
-    counts: GroupCounts
-    hosts: list[Host]
-    dims: list[ZoneDims]
-    subnets: list[Subnet]
-    facts: dict[str, NodeFacts] = field(default_factory=dict)
-    facts_file: str | None = None
-    spec_dir: Path | None = None
-
-
-Rule = Callable[[CheckContext], Iterable[Finding]]
-
-
-@dataclass(frozen=True)
-class RegisteredRule:
-    func: Rule
-    codes: tuple[str, ...]
-    summary: str
-
-
-RULES: list[RegisteredRule] = []
-
-
-def rule(*codes: str) -> Callable[[Rule], Rule]:
-    """Register a rule with the finding codes it may emit (the meta-test checks each code fires somewhere)."""
-
-    def wrap(func: Rule) -> Rule:
-        RULES.append(RegisteredRule(func, codes, (func.__doc__ or "").strip().splitlines()[0]))
-        return func
-
-    return wrap
+__all__ = ["RULES", "CheckContext", "RegisteredRule", "Rule", "all_codes", "rule", "rule_codes", "run_checks"]
 
 
 def run_checks(ctx: CheckContext) -> list[Finding]:
-    from ffinfra.checks import fabric, hardware, network, nodes, qos, scheduler, storage  # noqa: F401  (register)
-
     out: list[Finding] = []
     for r in RULES:
         for f in r.func(ctx):
@@ -65,11 +27,13 @@ def run_checks(ctx: CheckContext) -> list[Finding]:
 
 # Codes emitted outside the rules: while loading, resolving node groups and choosing subnet managers.
 OTHER_CODES = {
-    "FF-YAML-001": "YAML syntax, duplicate keys, empty file",
+    "FF-YAML-001": f"YAML syntax, duplicate keys, empty file; over {MAX_BYTES // 1024} KiB, nesting over {MAX_DEPTH} "
+    f"levels, over {MAX_NODES:,} nodes once aliases expand",
     "FF-SPEC-001": "schema: unknown key, missing key, wrong type or value",
     "FF-INV-001": "inventory CSV: bad header, row, MAC or GUID",
     "FF-NODE-006": "node group refers to an unknown hardware profile",
     "FF-NODE-008": "node group count exceeds its hostlist",
+    "FF-NODE-011": f"hostlists name at most {MAX_HOSTS:,} hosts, each and all groups together (counted, not expanded)",
     "FF-NET-014": "node group pinned to an unknown zone",
     "FF-STO-001": "storage ratio impossible (no storage group, too few names, zero nodes)",
     "FF-SM-001": "subnet manager host unknown or without an IB port",
@@ -101,6 +65,8 @@ CODE_DOCS = {
     "FF-NET-019": "leaves whose host count is not a multiple of the uplinks skew ftree's uplink loads (note)",
     "FF-NET-020": "management, BMC and IPoIB pools have an address for every node",
     "FF-NET-021": "gateways lie inside their subnet",
+    "FF-NET-022": "P_Keys are valid: a 15-bit key that is not 0, and 0x7fff for the default partition",
+    "FF-NET-023": "no two partitions share a P_Key (compared on its 15-bit key), the default partition's included",
     "FF-NODE-001": "hostnames are unique across groups",
     "FF-NODE-002": "MAC addresses are unique",
     "FF-NODE-003": "IP addresses are unique (overlapping ip_offset ranges, CSV overrides)",
@@ -114,6 +80,7 @@ CODE_DOCS = {
     "FF-SCHED-001": "Slurm partitions name existing node groups",
     "FF-SCHED-002": "at most one default Slurm partition",
     "FF-SCHED-003": "a controller node exists for slurmctld",
+    "FF-SPEC-002": "a field the spec sets that ffinfra does not use yet, with the issue that will (note)",
     "FF-STO-002": "at least `replication` storage nodes (3FS chains)",
     "FF-STO-003": "storage profiles have NVMe disks for 3FS targets",
     "FF-STO-004": "3FS enabled needs storage nodes",
@@ -123,8 +90,6 @@ CODE_DOCS = {
 
 def rule_codes() -> dict[str, str]:
     """Codes the registered rules may emit, with the rule's one-line summary."""
-    from ffinfra.checks import fabric, hardware, network, nodes, qos, scheduler, storage  # noqa: F401
-
     codes: dict[str, str] = {}
     for r in RULES:
         for c in r.codes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ffinfra.checks import CheckContext, rule
+from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec.findings import Finding, error, info, warning
 from ffinfra.topology.dims import leaf_uplinks
 from ffinfra.topology.model import ZoneDims
@@ -251,3 +251,65 @@ def nic_rates(ctx: CheckContext) -> Iterator[Finding]:
                     f"{nic.device} runs at {nic.rate_gbps} Gb/s but the fabric is {ctx.spec.fabric.link_rate} "
                     f"({rate} Gb/s): links train to the slower end",
                 )
+
+
+# InfiniBand P_Keys (IBA vol. 1, Partitioning): 16 bits, of which the top one is the membership bit (1 full,
+# 0 limited) and the low 15 are the partition key; a key of 0 is invalid, 0x7fff is the default partition (NVIDIA's
+# WinOF-2 docs: "PKey's valid values are 0x1 - 0x7fff"). OpenSM tells partitions apart by those 15 bits
+# alone and is quiet about what it does with the rest (linux-rdma/opensm, opensm/osm_prtn.c, osm_prtn_make_new):
+#   - it clears the membership bit; a key that is then 0 (0x0000 or 0x8000, which IBA reserves as invalid) makes
+#     OpenSM pick a free key of its own, so the partition gets a key nobody configured;
+#   - a key that is already defined merges the new partition into the old one ("Duplicated partition definition …
+#     Will use it", logged only at verbose level), so two partitions sharing a key are one, with no isolation;
+#   - the default partition is always 0x7fff (osm_prtn_make_default), whatever partitions.conf says.
+PKEY_KEY_BITS = 0x7FFF
+DEFAULT_PARTITION_KEY = 0x7FFF
+
+
+def _key(pkey: str) -> int:
+    return int(pkey, 16) & PKEY_KEY_BITS
+
+
+@rule("FF-NET-022", "FF-NET-023")
+def partition_keys(ctx: CheckContext) -> Iterator[Finding]:
+    """P_Keys are valid, the default partition's is 0x7fff, and no two partitions share one."""
+    parts = ctx.spec.fabric.partitions
+    p = ("fabric", "partitions")
+    if _key(parts.default_pkey) != DEFAULT_PARTITION_KEY:
+        yield error(
+            "FF-NET-022",
+            (*p, "default_pkey"),
+            f"default_pkey {parts.default_pkey}: OpenSM always keys the default partition 0x7fff, so this would "
+            "define a second partition named Default",
+            "set default_pkey: 0x7fff (0xffff is the same partition) or leave it out",
+        )
+    defaults = {DEFAULT_PARTITION_KEY, _key(parts.default_pkey)}
+    for name in ("compute", "storage"):
+        pkey = getattr(parts, f"{name}_pkey")
+        if _key(pkey) == 0:
+            yield error(
+                "FF-NET-022",
+                (*p, f"{name}_pkey"),
+                f"{name}_pkey {pkey} is not a valid P_Key: its 15-bit key is 0 (IBA reserves 0x0000 and 0x8000); "
+                "OpenSM would give the partition a key of its own choosing",
+                "pick a key from 0x0001 to 0x7ffe",
+            )
+        elif _key(pkey) in defaults:
+            yield error(
+                "FF-NET-023",
+                (*p, f"{name}_pkey"),
+                f"{name}_pkey {pkey} is the default partition's key: OpenSM merges the {name} partition into the "
+                "default one, which every port is in, so nothing is isolated",
+                "pick a key from 0x0001 to 0x7ffe that no other partition uses",
+            )
+    compute, storage = _key(parts.compute_pkey), _key(parts.storage_pkey)
+    if compute == storage and compute != 0 and compute not in defaults:
+        yield error(
+            "FF-NET-023",
+            (*p, "storage_pkey"),
+            f"storage_pkey {parts.storage_pkey} and compute_pkey {parts.compute_pkey} are one partition (keys compare "
+            "on their low 15 bits; the top bit only marks membership): OpenSM merges them, each port keeping only "
+            "the membership of the last line naming it, so compute ports end as limited members that cannot reach "
+            "each other",
+            "give each partition its own key, e.g. compute 0x0010 and storage 0x0020",
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 
-from ffinfra.checks import CheckContext, rule
+from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec.findings import Finding, error
 
 

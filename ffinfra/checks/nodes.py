@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ffinfra.checks import CheckContext, rule
+from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error, warning
 from ffinfra.spec.load import Location

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ffinfra.checks import CheckContext, rule
+from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec.findings import Finding, error
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ffinfra.checks import CheckContext, rule
+from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error, warning
+from ffinfra.spec.models import HOSTLIST_HINT
 
 
 @rule("FF-STO-002", "FF-STO-003", "FF-STO-004", "FF-STO-005")
@@ -43,8 +44,9 @@ def threefs_layout(ctx: CheckContext) -> Iterator[Finding]:
             continue
         try:
             unknown = [n for n in hostlist.expand(expr) if n not in names]
-        except hostlist.HostlistError as exc:
-            yield error("FF-STO-005", (*p, key), str(exc))
+        except hostlist.HostlistError as exc:  # a typo's range is counted and refused, never expanded
+            hint = HOSTLIST_HINT if isinstance(exc, hostlist.HostlistTooLarge) else ""
+            yield error("FF-STO-005", (*p, key), str(exc), hint)
             continue
         if unknown:
             yield error("FF-STO-005", (*p, key), f"not nodes of this spec: {hostlist.compress(unknown)}")

@@ -14,7 +14,7 @@ from ffinfra.render.artifact import Artifact
 class ArtifactChange:
     path: str
     kind: str  # added | removed | changed
-    targets: str
+    audience: str  # who receives it: "all via common", "sm_z0 via opensm", "operator"
     component: str
     lines_added: int
     lines_removed: int
@@ -25,11 +25,11 @@ class ArtifactChange:
 
 # (path prefix or exact path, impact, action): first match wins. opensm/ and slurm.conf are judged by _rule.
 _RULES: list[tuple[str, Impact, str]] = [
-    ("slurm/", Impact.ROLLING_RESTART, "restart slurmctld, then restart slurmd node by node (Slurm 22.05)"),
+    ("slurm/", Impact.ROLLING_RESTART, "up restarts slurmctld and every slurmd at once; running jobs survive"),
     ("nccl/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
     ("hfreduce/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
-    ("os/sysctl.conf", Impact.HOT_RELOAD, "copy and run sysctl --system"),
-    ("os/limits.conf", Impact.ROLLING_RESTART, "copy; services restart node by node to get the limits"),
+    ("os/sysctl.conf", Impact.HOT_RELOAD, "copy and apply with sysctl -p"),
+    ("os/limits.conf", Impact.HOT_RELOAD, "copy: new sessions and jobs get the limits; daemons at their restart"),
     ("hosts/", Impact.HOT_RELOAD, "copy /etc/hosts to every node"),
     ("inventory/", Impact.NOOP, "operator file"),
     ("fabric/", Impact.NOOP, "operator file (the cabling plan)"),
@@ -90,5 +90,5 @@ def diff_artifacts(old: list[Artifact], new: list[Artifact], context: int = 3) -
         impact, action = _rule(path, kind, _changed_lines(diff))
         ref = y or x
         assert ref is not None
-        out.append(ArtifactChange(path, kind, ref.targets, ref.component, plus, minus, impact, action, "".join(diff)))
+        out.append(ArtifactChange(path, kind, ref.audience, ref.component, plus, minus, impact, action, "".join(diff)))
     return out

@@ -39,8 +39,10 @@ LABELS = {
 MEANING = {
     Impact.NOOP: "nothing runs differently (documentation, thresholds, tool settings)",
     Impact.HOT_RELOAD: "a daemon re-reads its config, or the next job picks it up; nothing stops",
-    Impact.ROLLING_RESTART: "services restart node by node (or once, for a controller); running jobs survive",
-    Impact.ROLLING_REBOOT: "nodes are drained and rebooted or re-provisioned a batch at a time",
+    Impact.ROLLING_RESTART: "daemons restart (`up` restarts them all at once today; rolling batches are a later "
+    "release); running jobs survive",
+    Impact.ROLLING_REBOOT: "nodes must be drained and rebooted, re-addressed or re-provisioned: `up` applies the "
+    "files, the reboots are the operator's (a later release rolls them)",
     Impact.FABRIC_REROUTE: "OpenSM re-sweeps and recomputes routes (and cables may move): brief traffic disruption",
     Impact.DATA_MIGRATION: "3FS chain tables change and data moves between storage targets",
     Impact.DESTRUCTIVE: "something stateful is re-created and its data is lost: refused unless --allow-destructive",

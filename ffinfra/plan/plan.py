@@ -221,7 +221,7 @@ def _artifact_rows(changes: list[ArtifactChange]) -> list[Row]:
         Row(
             "artifact",
             c.path,
-            f"{c.kind}, +{c.lines_added}/-{c.lines_removed} lines → {c.targets}",
+            f"{c.kind}, +{c.lines_added}/-{c.lines_removed} lines → {c.audience}",
             c.impact,
             c.action,
         )

@@ -35,8 +35,8 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("hardware.*.description", I.NOOP, "none"),
     ("hardware.*.cpu.model", I.NOOP, "none"),
     ("hardware.*.cpu.vendor", I.HOT_RELOAD, "NCCL reads the new topology file at the next job"),
-    ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: restart slurmctld, then slurmd node by node"),
-    ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: restart slurmctld, then slurmd node by node"),
+    ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: up restarts slurmctld and every slurmd at once"),
+    ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: up restarts slurmctld and every slurmd at once"),
     ("hardware.*.gpus.model", I.NOOP, "none"),
     (
         "hardware.*.gpus.slurm_type",
@@ -79,7 +79,7 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("fabric.subnet_manager.routing_engine", I.FABRIC_REROUTE, "restart OpenSM: every route is recomputed"),
     ("fabric.subnet_manager.lmc", I.FABRIC_REROUTE, "restart OpenSM: LIDs and routes are reassigned"),
     ("fabric.subnet_manager.cn_roles", I.FABRIC_REROUTE, "restart OpenSM: ftree recomputes routes"),
-    ("fabric.subnet_manager.**", I.ROLLING_RESTART, "restart OpenSM on each SM host (standby first)"),
+    ("fabric.subnet_manager.**", I.ROLLING_RESTART, "up restarts OpenSM on each SM host"),
     ("fabric.partitions.**", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP and reprograms P_Key tables"),
     ("fabric.mtu", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP (IPoIB multicast MTU)"),
     ("fabric.guid_oui", I.FABRIC_REROUTE, "synthetic GUIDs change: GUID files change, OpenSM re-sweeps"),
@@ -91,8 +91,16 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("network.management", I.ROLLING_REBOOT, "nodes get new addresses: re-address and reboot a batch at a time"),
     ("network.bmc.**", I.HOT_RELOAD, "BMC addresses change: re-address BMCs through provisioning"),
     ("network.bmc", I.HOT_RELOAD, "BMC addresses change: re-address BMCs through provisioning"),
-    ("network.ipoib.**", I.ROLLING_RESTART, "IPoIB addresses change: restart the ib interfaces node by node"),
-    ("network.ipoib", I.ROLLING_RESTART, "IPoIB addresses change: restart the ib interfaces node by node"),
+    (
+        "network.ipoib.**",
+        I.ROLLING_RESTART,
+        "IPoIB names in /etc/hosts change; ffinfra does not configure IPoIB interfaces yet",
+    ),
+    (
+        "network.ipoib",
+        I.ROLLING_RESTART,
+        "IPoIB names in /etc/hosts change; ffinfra does not configure IPoIB interfaces yet",
+    ),
     # --- storage / 3FS
     ("storage.ratio.**", None, "the storage node count may change: see the node changes"),
     ("storage.ratio", None, "the storage node count may change: see the node changes"),
@@ -114,17 +122,25 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     # --- Slurm
     ("scheduler.kind", I.UNSUPPORTED, "another scheduler: a new cluster"),
     ("scheduler.slurm.cluster_name", I.DESTRUCTIVE, "slurmctld refuses its saved state under a new name: queue lost"),
-    ("scheduler.slurm.controller", I.ROLLING_RESTART, "move slurmctld with its StateSaveLocation, restart slurmd"),
+    (
+        "scheduler.slurm.controller",
+        I.DESTRUCTIVE,
+        "slurmctld starts on the new host without the saved state (the queue is lost); stop the old one by hand",
+    ),
     ("scheduler.slurm.partitions", I.HOT_RELOAD, "scontrol reconfigure"),
     ("scheduler.slurm.partitions.**", I.HOT_RELOAD, "scontrol reconfigure"),
-    ("scheduler.slurm.cross_zone_jobs", I.ROLLING_RESTART, "topology.conf changes: restart slurmctld"),
-    ("scheduler.slurm.select_type", I.ROLLING_RESTART, "restart slurmctld and every slurmd (drain first)"),
+    (
+        "scheduler.slurm.cross_zone_jobs",
+        I.ROLLING_RESTART,
+        "topology.conf changes: up restarts slurmctld and every slurmd",
+    ),
+    ("scheduler.slurm.select_type", I.ROLLING_RESTART, "up restarts slurmctld and every slurmd at once: drain first"),
     # --- tuning read at job start or by the kernel
     ("nccl.**", I.HOT_RELOAD, "/etc/nccl.conf changes: the next job picks it up"),
     ("hfreduce.**", I.HOT_RELOAD, "the HFReduce environment changes: the next job picks it up"),
     ("os.sysctl", I.HOT_RELOAD, "sysctl --system on every node"),
     ("os.sysctl.**", I.HOT_RELOAD, "sysctl --system on every node"),
-    ("os.**", I.ROLLING_RESTART, "limits change: services restart node by node to get them"),
+    ("os.**", I.HOT_RELOAD, "limits change: new sessions and jobs get them; daemons at their next restart"),
     # --- things that change no running service
     ("acceptance.**", I.NOOP, "new pass marks for ffinfra test"),
     ("provisioning.image", I.ROLLING_REBOOT, "re-image nodes a batch at a time"),

@@ -100,7 +100,7 @@ def markdown(plan: Plan, diffs: bool = False) -> str:
         for a in plan.artifacts:
             lines = a.diff.splitlines()
             cut = len(lines) - MAX_DIFF_LINES
-            out += [f"`{a.path}` → {a.targets}", "", "```diff", *lines[:MAX_DIFF_LINES]]
+            out += [f"`{a.path}` → {a.audience}", "", "```diff", *lines[:MAX_DIFF_LINES]]
             if cut > 0:
                 out.append(f"… {cut} more line(s): run `ffinfra plan --diff` locally")
             out += ["```", ""]
@@ -167,7 +167,7 @@ def change_set(plan: Plan, diffs: bool = False) -> dict[str, Any]:
             {
                 "path": a.path,
                 "kind": a.kind,
-                "targets": a.targets,
+                "audience": a.audience,
                 "component": a.component,
                 "lines_added": a.lines_added,
                 "lines_removed": a.lines_removed,

@@ -23,6 +23,5 @@ def render_acceptance(topo: Topology) -> list[Artifact]:
             "acceptance/thresholds.json",
             json.dumps(data, indent=2, sort_keys=True) + "\n",
             "acceptance",
-            "operator",
         )
     ]

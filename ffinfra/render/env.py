@@ -1,4 +1,4 @@
-"""The one Jinja2 environment: templates from the top-level templates/ folder, strict about undefined names."""
+"""The one Jinja2 environment: templates from templates/ (ffinfra/assets.py finds it), strict about undefined names."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 
 import jinja2
 
+from ffinfra import assets
+
 
 def templates_dir() -> Path:
     if env := os.environ.get("FFINFRA_TEMPLATES"):
         return Path(env)
-    return Path(__file__).resolve().parent.parent.parent / "templates"
+    return assets.templates_dir()
 
 
 @lru_cache(maxsize=1)

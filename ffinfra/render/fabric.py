@@ -91,13 +91,11 @@ def render_fabric(topo: Topology) -> list[Artifact]:
             "fabric/ibsim.net",
             render("fabric/ibsim.net.j2", **ctx, width=width_mask, extspeed=ext),
             "fabric",
-            "operator",
         ),
-        Artifact("fabric/expected.ibnetdiscover", render("fabric/ibnetdiscover.j2", **ctx), "fabric", "operator"),
+        Artifact("fabric/expected.ibnetdiscover", render("fabric/ibnetdiscover.j2", **ctx), "fabric"),
         Artifact(
             "fabric/cabling.csv",
             render("fabric/cabling.csv.j2", cables=cables, rate=ctx["link"]),
             "fabric",
-            "operator",
         ),
     ]

@@ -36,7 +36,7 @@ def render_hosts(topo: Topology) -> list[Artifact]:
             "hosts/hosts",
             render("hosts/hosts.j2", hdr=header("#", topo.name), sections=sections, width=max(width, 9)),
             "hosts",
-            "all",
             "/etc/hosts",
+            ("common",),
         )
     ]

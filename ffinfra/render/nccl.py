@@ -1,6 +1,6 @@
 """NCCL and HFReduce per GPU hardware profile: /etc/nccl.conf, an NCCL topology XML and /etc/hfreduce/hfreduce.env.
 
-All three go to every host of the profile (targets "profile:<name>"), since what they describe is the board:
+All three go to every host of the profile (inventory group profile_<name>), since what they describe is the board:
 which HCAs to use, which NUMA node each GPU and HCA hangs off, which SL each traffic class uses.
 """
 
@@ -13,6 +13,7 @@ from ffinfra.render.cpus import cpumask, gpu_numa, numa_logical_cpus
 from ffinfra.render.env import header, render
 from ffinfra.spec.models import HardwareProfile
 from ffinfra.topology.model import Topology
+from ffinfra.topology.services import COMMON, profile_group
 
 NCCL_CONF = "/etc/nccl.conf"
 TOPO_XML = "/etc/nccl/topo.xml"
@@ -159,15 +160,16 @@ def render_nccl(topo: Topology) -> list[Artifact]:
     out: list[Artifact] = []
     for pname in profiles_with_gpus_and_ib(topo):
         prof = spec.hardware[pname]
-        target = f"profile:{pname}"
+        group = profile_group(pname)
         hdr = header("#", topo.name)
         out.append(
             Artifact(
                 f"nccl/{pname}/nccl.conf",
                 render("nccl/nccl.conf.j2", hdr=hdr, profile=pname, env=nccl_env(topo, prof)),
                 "nccl",
-                target,
                 NCCL_CONF,
+                COMMON,
+                group,
             )
         )
         if has_topo_file(topo, prof):
@@ -184,8 +186,9 @@ def render_nccl(topo: Topology) -> list[Artifact]:
                         vendor=CPU_VENDOR.get(prof.cpu.vendor, ""),
                     ),
                     "nccl",
-                    target,
                     TOPO_XML,
+                    COMMON,
+                    group,
                 )
             )
         if spec.hfreduce.enabled:
@@ -194,8 +197,9 @@ def render_nccl(topo: Topology) -> list[Artifact]:
                     f"hfreduce/{pname}/hfreduce.env",
                     render("hfreduce/hfreduce.env.j2", hdr=hdr, profile=pname, env=hfreduce_env(topo, prof)),
                     "hfreduce",
-                    target,
                     HFREDUCE_ENV,
+                    COMMON,
+                    group,
                 )
             )
     return out

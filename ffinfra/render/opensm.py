@@ -9,6 +9,7 @@ from __future__ import annotations
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.env import header, render
 from ffinfra.topology.model import Subnet, Topology
+from ffinfra.topology.services import OPENSM, sm_group
 
 OPENSM_DIR = "/etc/opensm"
 PARTITION_RATE = {100: 16, 200: 17, 400: 21, 800: 21}  # IBTA rate codes: 100G=16, 200G=17, 400G=21
@@ -61,24 +62,28 @@ def _subnet_artifacts(topo: Topology, sn: Subnet) -> list[Artifact]:
         "vlarb_low": vlarb_low(topo),
         "zones": ", ".join(sn.zones),
     }
-    target = f"host:{sn.sm_host}"
+    group = sm_group(sn.name)
     base = f"opensm/{sn.name}"
     parts = spec.fabric.partitions
     return [
-        Artifact(f"{base}/opensm.conf", render("opensm/opensm.conf.j2", **ctx), "opensm", target, f"{d}/opensm.conf"),
+        Artifact(
+            f"{base}/opensm.conf", render("opensm/opensm.conf.j2", **ctx), "opensm", f"{d}/opensm.conf", OPENSM, group
+        ),
         Artifact(
             f"{base}/root_guids.conf",
             "".join(f"0x{s.guid:016x}\n" for s in roots),
             "opensm",
-            target,
             f"{d}/root_guids.conf",
+            OPENSM,
+            group,
         ),
         Artifact(
             f"{base}/cn_guids.conf",
             "".join(f"0x{p.port_guid:016x}\n" for p in ports if role[p.host] in cn_roles),
             "opensm",
-            target,
             f"{d}/cn_guids.conf",
+            OPENSM,
+            group,
         ),
         Artifact(
             f"{base}/partitions.conf",
@@ -93,8 +98,9 @@ def _subnet_artifacts(topo: Topology, sn: Subnet) -> list[Artifact]:
                 service=[p.port_guid for p in service_ports],
             ),
             "opensm",
-            target,
             f"{d}/partitions.conf",
+            OPENSM,
+            group,
         ),
         Artifact(
             f"{base}/qos-policy.conf",
@@ -106,15 +112,17 @@ def _subnet_artifacts(topo: Topology, sn: Subnet) -> list[Artifact]:
                 storage_pkey=parts.storage_pkey,
             ),
             "opensm",
-            target,
             f"{d}/qos-policy.conf",
+            OPENSM,
+            group,
         ),
         Artifact(
             f"{base}/ib-node-name-map",
             render("opensm/ib-node-name-map.j2", **ctx, switches=switches, cas=cas),
             "opensm",
-            target,
             f"{d}/ib-node-name-map",
+            OPENSM,
+            group,
         ),
     ]
 

@@ -8,6 +8,7 @@ from ffinfra.render.artifact import Artifact
 from ffinfra.render.env import header, render
 from ffinfra.spec.models import ClusterSpec
 from ffinfra.topology.model import Topology
+from ffinfra.topology.services import COMMON
 
 SYSCTL_DEST = "/etc/sysctl.d/90-ffinfra.conf"
 LIMITS_DEST = "/etc/security/limits.d/90-ffinfra.conf"
@@ -62,14 +63,14 @@ def render_ostune(topo: Topology) -> list[Artifact]:
             "os/sysctl.conf",
             render("os/sysctl.conf.j2", hdr=hdr, lines=sysctl_lines(spec)),
             "os",
-            "all",
             SYSCTL_DEST,
+            COMMON,
         ),
         Artifact(
             "os/limits.conf",
             render("os/limits.conf.j2", hdr=hdr, nofile=spec.os.nofile, memlock=spec.os.memlock),
             "os",
-            "all",
             LIMITS_DEST,
+            COMMON,
         ),
     ]

@@ -1,6 +1,7 @@
 """Slurm 22.05: slurm.conf, gres.conf and topology.conf, the same three files on every node.
 
-Only compute-role hosts are Slurm nodes (slurmd runs jobs there). topology.conf mirrors the fat-tree: a leaf
+The Slurm nodes (slurmd runs jobs there) and the controller are topology/services.py's decision: every Slurm
+host (controller, nodes, login) gets the same three files. topology.conf mirrors the fat-tree: a leaf
 switch per IB leaf, the spine layer of each zone as one logical switch (every leaf reaches every spine), and a
 root over the zones only when jobs may cross zones.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ffinfra.errors import FfinfraError
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.cpus import gpu_numa, numa_core_range
 from ffinfra.render.env import header, render
 from ffinfra.spec.hostlist import compress
 from ffinfra.topology.model import Host, Topology
+from ffinfra.topology.services import SLURM_ROLES
 
 SLURM_DIR = "/etc/slurm"
 ROOT_SWITCH = "fabric"
@@ -59,25 +60,9 @@ class GresLine:
     links: str
 
 
-def compute_hosts(topo: Topology) -> list[Host]:
-    return topo.hosts_with_role("compute")
-
-
-def slurm_controller(topo: Topology) -> Host:
-    """slurmctld's host: scheduler.slurm.controller, else the first controller node, else the first management node."""
-    name = topo.spec.scheduler.slurm.controller
-    if name is not None:
-        return topo.host_by_name[name]
-    for role in ("controller", "management"):
-        hosts = topo.hosts_with_role(role)
-        if hosts:
-            return hosts[0]
-    # FF-SCHED-003 rejects such a spec before rendering; reaching this is ffinfra's bug.
-    raise FfinfraError("internal error: no host for slurmctld (FF-SCHED-003 should have caught this)")
-
-
-def cluster_name(topo: Topology) -> str:
-    return topo.spec.scheduler.slurm.cluster_name or topo.name
+def slurm_node_hosts(topo: Topology) -> list[Host]:
+    """The hosts slurm.conf declares (topology/services.py decides: the compute-role hosts)."""
+    return [topo.host_by_name[name] for name in topo.services.slurm_nodes]
 
 
 def real_memory_mb(memory_gb: int) -> int:
@@ -99,7 +84,7 @@ def _dedupe(items: list[str]) -> list[str]:
 def node_lines(topo: Topology) -> list[NodeLine]:
     """One NodeName line per (group, zone), hosts in spec order."""
     runs: dict[tuple[str, str], list[Host]] = defaultdict(list)
-    for h in compute_hosts(topo):
+    for h in slurm_node_hosts(topo):
         runs[(h.group, h.zone)].append(h)
     lines = []
     for (group, zone), hosts in runs.items():
@@ -122,7 +107,7 @@ def node_lines(topo: Topology) -> list[NodeLine]:
 
 
 def partition_lines(topo: Topology) -> list[PartitionLine]:
-    compute = compute_hosts(topo)
+    compute = slurm_node_hosts(topo)
     parts = topo.spec.scheduler.slurm.partitions
     if not parts:
         return [PartitionLine(DEFAULT_PARTITION, compress(h.name for h in compute), True, "INFINITE")]
@@ -151,7 +136,7 @@ def switch_lines(topo: Topology) -> tuple[list[SwitchLine], bool]:
     # several leaves and would count a multi-rail host once per leaf; rail 0 is the one that matters for packing.
     by_leaf: dict[str, list[str]] = defaultdict(list)
     no_ib: dict[str, list[str]] = defaultdict(list)
-    for h in compute_hosts(topo):
+    for h in slurm_node_hosts(topo):
         if h.ports:
             by_leaf[h.ports[0].leaf].append(h.name)
         else:
@@ -180,7 +165,7 @@ def switch_lines(topo: Topology) -> tuple[list[SwitchLine], bool]:
 def gres_lines(topo: Topology) -> list[GresLine]:
     """One line per GPU per compute profile; Links= needs exactly one File per line."""
     by_profile: dict[str, list[str]] = defaultdict(list)
-    for h in compute_hosts(topo):
+    for h in slurm_node_hosts(topo):
         if topo.profile(h).gpus:
             by_profile[h.profile_name].append(h.name)
     out = []
@@ -204,14 +189,14 @@ def gres_lines(topo: Topology) -> list[GresLine]:
 def render_slurm(topo: Topology) -> list[Artifact]:
     spec = topo.spec
     slurm = spec.scheduler.slurm
-    ctl = slurm_controller(topo)
+    ctl = topo.host_by_name[topo.services.slurm_controller]
     hdr = header("#", topo.name)
     switches, has_root = switch_lines(topo)
-    gpus = any(topo.profile(h).gpus for h in compute_hosts(topo))
+    gpus = any(topo.profile(h).gpus for h in slurm_node_hosts(topo))
     conf = render(
         "slurm/slurm.conf.j2",
         hdr=hdr,
-        cluster_name=cluster_name(topo),
+        cluster_name=topo.services.slurm_cluster_name,
         ctl=ctl,
         select_type=slurm.select_type,
         gres_types="gpu" if gpus else "",
@@ -227,7 +212,7 @@ def render_slurm(topo: Topology) -> list[Artifact]:
     )
     gres = render("slurm/gres.conf.j2", hdr=hdr, lines=gres_lines(topo))
     return [
-        Artifact("slurm/slurm.conf", conf, "slurm", "all", f"{SLURM_DIR}/slurm.conf"),
-        Artifact("slurm/gres.conf", gres, "slurm", "all", f"{SLURM_DIR}/gres.conf"),
-        Artifact("slurm/topology.conf", topology, "slurm", "all", f"{SLURM_DIR}/topology.conf"),
+        Artifact("slurm/slurm.conf", conf, "slurm", f"{SLURM_DIR}/slurm.conf", SLURM_ROLES),
+        Artifact("slurm/gres.conf", gres, "slurm", f"{SLURM_DIR}/gres.conf", SLURM_ROLES),
+        Artifact("slurm/topology.conf", topology, "slurm", f"{SLURM_DIR}/topology.conf", SLURM_ROLES),
     ]

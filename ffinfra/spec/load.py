@@ -44,22 +44,53 @@ class LineMap:
 
 
 class SpecSyntaxError(UserError):
-    def __init__(self, location: Location, message: str):
+    def __init__(self, location: Location, message: str, hint: str = ""):
         self.location = location
-        super().__init__(f"{location}: error[FF-YAML-001] {message}")
+        self.hint = hint
+        super().__init__(f"{location}: error[FF-YAML-001] {message}" + (f"\n  hint: {hint}" if hint else ""))
 
 
-MAX_NODES = 200_000  # a 100k-GPU spec has a few hundred: hostlists keep specs short
+# Limits on hostile input, each checked before the work it bounds, so a bad file is refused in well under a second.
+MAX_BYTES = 256 * 1024  # ff2 (1,400 nodes) is 6 KB; PyYAML reads about 200 KB/s of dense YAML
+MAX_DEPTH = 32  # the schema's deepest key (hardware.<p>.gpus.nvlink_pairs[i][j]) is 7 levels down
+MAX_NODES = 100_000  # a 100k-GPU spec has a few hundred (hostlists keep specs short); 100k take ~0.3 s to walk
+_SHORTER = "hostlists keep a spec short (gpu[0001-1250]); per-node facts belong in the inventory CSV"
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate mapping keys (plain YAML silently keeps the last one)."""
+    """SafeLoader that refuses duplicate mapping keys (plain YAML silently keeps the last one) and deep nesting."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        # PyYAML composes recursively, three Python frames a level: `a: [[[[…` 400 deep ends in a RecursionError.
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _too_deep(loc: Location) -> SpecSyntaxError:
+    hint = "spec keys lie a handful of levels deep: look for runaway brackets, or anchors nested in anchors"
+    return SpecSyntaxError(loc, f"the spec nests more than {MAX_DEPTH} levels deep", hint)
 
 
 def _walk(node: yaml.Node, path: Path_, lm: LineMap, active: frozenset[int] = frozenset()) -> Any:
     lm.marks[path] = Location(lm.file, node.start_mark.line + 1, node.start_mark.column + 1)
     if len(lm.marks) > MAX_NODES:  # aliases of aliases ("billion laughs") multiply a few lines into billions
-        raise SpecSyntaxError(_loc(lm, node), f"the spec expands to more than {MAX_NODES:,} YAML nodes")
+        raise SpecSyntaxError(
+            _loc(lm, node), f"the spec expands to more than {MAX_NODES:,} YAML nodes", f"{_SHORTER}; avoid aliases"
+        )
+    if len(path) >= MAX_DEPTH:  # aliases can nest anchors inside anchors deeper than the text does
+        raise _too_deep(_loc(lm, node))
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
         if id(node) in active:  # `a: &x [*x]`: an alias inside its own anchor would recurse forever
             raise SpecSyntaxError(_loc(lm, node), "recursive YAML alias")
@@ -111,6 +142,8 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
     lm = LineMap(file)
     try:
         root = yaml.compose(text, Loader=_UniqueKeyLoader)
+    except _TooDeep as exc:
+        raise _too_deep(Location(file, exc.mark.line + 1, exc.mark.column + 1)) from None
     except yaml.reader.ReaderError:  # a control character; it carries no line, so find it
         m = yaml.reader.Reader.NON_PRINTABLE.search(text)
         i = m.start() if m else 0
@@ -129,12 +162,19 @@ def load_yaml_text(text: str, file: str) -> tuple[Any, LineMap]:
 
 
 def load_yaml(path: Path, display: str | None = None) -> tuple[Any, LineMap]:
+    file = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_BYTES + 1)  # never more: a multi-gigabyte file is refused without reading it all
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise SpecSyntaxError(Location(file, 1, 1), f"the spec is larger than {MAX_BYTES // 1024} KiB", _SHORTER)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raw = exc.object[: exc.start]
-        loc = Location(display or str(path), raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1)
+        loc = Location(file, raw.count(b"\n") + 1, exc.start - (raw.rfind(b"\n") + 1) + 1)
         raise SpecSyntaxError(loc, f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x}") from None
-    return load_yaml_text(text, display or str(path))
+    # the universal newlines that Path.read_text applied, so lines count the same whatever the file's line ends
+    return load_yaml_text(text.replace("\r\n", "\n").replace("\r", "\n"), file)

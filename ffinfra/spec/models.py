@@ -1,7 +1,9 @@
 """The spec's shape: pydantic v2 models, the only definition of what a cluster YAML may say.
 
-Every model forbids unknown keys (a typo is an error, not a silently ignored knob) and is frozen.
+Every model forbids unknown keys (a typo is an error, not a silently ignored knob), refuses numbers that are not
+finite (`.inf`, `.nan`, `1e999`, also written as strings) and is frozen.
 Meaning that spans several fields (ports vs radix, pools vs hosts) lives in checks/, not here.
+Fields that nothing uses yet are listed, with the issue that will use them, in spec/pending.py.
 `ffinfra schema` prints the JSON Schema generated from these models for editor completion.
 """
 
@@ -12,12 +14,25 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from ffinfra.spec import hostlist
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan=False: an infinite pass mark passes nothing and NaN compares false with everything, so a
+    # threshold or ratio that is not finite would be accepted and then quietly judge wrong. Once here covers every
+    # float of the spec, including "inf"/"nan"/"1e999" strings that pydantic would otherwise coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+def refusal(code: str, message: str, hint: str = "", at: tuple[str | int, ...] = ()) -> PydanticCustomError:
+    """A validation error that schema_errors reports as finding `code` (not FF-SPEC-001), at `at` below the field."""
+    # The message travels in the context, not the template, so braces in user input are never format fields.
+    return PydanticCustomError(code, "{message}", {"message": message, "hint": hint, "at": at})
+
+
+HOSTLIST_HINT = "look for a typo in the range (a digit too many?); Fire-Flyer 2 has about 1,400 nodes"
 
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,62}$", description="lower-case name: a-z, 0-9, '-'")]
@@ -84,11 +99,11 @@ class NicSpec(Model):
 class NvmeSpec(Model):
     count: int = Field(0, ge=0, le=64, description="data disks per node")
     size_tb: float = Field(0, ge=0, description="size of one disk, TB")
-    model: str = ""
+    model: str = Field("", description="disk model, for people reading the spec (ffinfra does not read it)")
 
 
 class HardwareProfile(Model):
-    description: str = ""
+    description: str = Field("", description="for people reading the spec (ffinfra does not read it)")
     cpu: CpuSpec
     memory_gb: int = Field(ge=1, description="installed memory in GB (Slurm RealMemory keeps headroom)")
     gpus: GpuSpec | None = Field(None, description="GPUs; omit for CPU-only nodes")
@@ -146,9 +161,11 @@ class NodeGroupSpec(Model):
     @classmethod
     def _hostlist(cls, v: str) -> str:
         try:
-            hostlist.expand(v)
+            n = hostlist.count(v)  # parsed and counted, never expanded here
         except hostlist.HostlistError as exc:
             raise ValueError(str(exc)) from None
+        if n > hostlist.MAX_HOSTS:
+            raise refusal("FF-NODE-011", str(hostlist.HostlistTooLarge(v, n, hostlist.MAX_HOSTS)), HOSTLIST_HINT)
         return v
 
 
@@ -472,4 +489,22 @@ class ClusterSpec(Model):
         for key in v:
             if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key):
                 raise ValueError(f"group name {key!r}: use a-z, 0-9, '-', '_'")
+        return v
+
+    @field_validator("nodes")
+    @classmethod
+    def _total_hosts(cls, v: dict[str, NodeGroupSpec]) -> dict[str, NodeGroupSpec]:
+        # Each hostlist is within MAX_HOSTS (NodeGroupSpec checks it); many groups together must be too, or the
+        # compiler would expand them all. Reported at the hostnames of the group that crosses the limit.
+        total = 0
+        for name, group in v.items():
+            total += hostlist.count(group.hostnames)
+            if total > hostlist.MAX_HOSTS:
+                raise refusal(
+                    "FF-NODE-011",
+                    f"the node groups up to {name!r} name {total:,} hosts, more than the {hostlist.MAX_HOSTS:,} "
+                    "ffinfra takes in one spec",
+                    HOSTLIST_HINT,
+                    at=(name, "hostnames"),
+                )
         return v

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 
 from ffinfra.spec.findings import Finding, SpecPath, error
 
+FINITE_HINT = "write a finite number: .inf, .nan and numbers too large for a float (1e999) mean nothing here"
+
 
 def _unwrap(tp: Any) -> Any:
     """Peel Optional/Annotated/list/dict down to the model class a path element lands in."""
@@ -68,7 +70,14 @@ def findings_from_validation_error(root: type[BaseModel], data: Any, exc: Valida
         kind = err["type"]
         msg = err["msg"]
         hint = ""
-        if kind == "extra_forbidden":
+        if kind.startswith("FF-"):  # models.refusal(): a finding of its own code, perhaps below the field
+            ctx = err.get("ctx", {})
+            out.append(error(kind, _data_path(data, (*path, *ctx.get("at", ()))), msg, ctx.get("hint", "")))
+            continue
+        if kind == "finite_number":
+            msg = f"{msg} (got {err['input']!r})"
+            hint = FINITE_HINT
+        elif kind == "extra_forbidden":
             key = str(path[-1]) if path else "?"
             model = model_at(root, path[:-1])
             allowed = sorted(model.model_fields) if model else []

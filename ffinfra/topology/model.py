@@ -5,11 +5,14 @@ Plain frozen dataclasses (fast to build for 100k GPUs), in deterministic order. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ffinfra.spec.models import ClusterSpec, HardwareProfile
+
+if TYPE_CHECKING:  # services.py builds on the records below
+    from ffinfra.topology.services import Services
 
 Layer = Literal["spine", "leaf"]
 LinkKind = Literal["host", "uplink", "interzone"]
@@ -161,9 +164,9 @@ class Topology:
     switches: tuple[Switch, ...]
     links: tuple[Link, ...]
     subnets: tuple[Subnet, ...]
+    services: Services  # who runs which role and daemon (topology/services.py)
     spec_sha256: str = ""
     reserved: tuple[ReservedPort, ...] = ()  # free leaf ports held for nodes not installed yet, placed
-    _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:

@@ -1,9 +1,13 @@
-"""Verify rendered artifacts against running tools: the fabric in ibsim + OpenSM (fabric_check.verify_fabric).
+"""Verify rendered artifacts against the real tools, offline: the stack's fabric in ibsim, routed by OpenSM with
+the rendered config (`ffinfra verify-fabric`; fabric_check.verify_fabric). What the tools print is judged by
+ffinfra.analysis.
 
-Modules, one job each: tools (which binaries, run under timeout), ibsim (the simulator as a context manager),
-stage (rendered files → work dir), opensm_run (one-shot SM + log verdict), cabling (discovered vs planned
-cables), lft (dump_fts parser), wiring (planned
-cabling from the Topology), routing (pure reachability walk + balance check), trace (ibtracert), fabric_check.
+tools        which binaries, run under timeout
+ibsim        the simulator as a context manager
+stage        rendered files → a private work dir
+opensm_run   one-shot OpenSM
+diag         dump_fts and ibtracert against the simulator
+fabric_check the whole check, per subnet
 """
 
 from ffinfra.verify.fabric_check import FabricReport, SubnetReport, verify_fabric

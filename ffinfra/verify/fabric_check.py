@@ -17,18 +17,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ffinfra.analysis.cabling import CablingReport, compare_cabling, parse_subnet_lst
+from ffinfra.analysis.lft import name_tables
+from ffinfra.analysis.routing import BalanceReport, WalkReport, check_balance, walk
+from ffinfra.analysis.trace import Trace
+from ffinfra.analysis.wiring import Port, Wiring, subnet_wiring
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.fabric import WIDTH
 from ffinfra.topology.model import Subnet, Topology
-from ffinfra.verify.cabling import CablingReport, compare_cabling, parse_subnet_lst
+from ffinfra.verify.diag import run_dump_fts, run_ibtracert
 from ffinfra.verify.ibsim import IbSim
-from ffinfra.verify.lft import name_tables, run_dump_fts
 from ffinfra.verify.opensm_run import OpenSMResult, run_opensm
-from ffinfra.verify.routing import BalanceReport, WalkReport, check_balance, walk
 from ffinfra.verify.stage import StagedSubnet, stage
 from ffinfra.verify.tools import require_tools, tail
-from ffinfra.verify.trace import Trace, run_ibtracert
-from ffinfra.verify.wiring import Port, Wiring, subnet_wiring
 
 
 @dataclass

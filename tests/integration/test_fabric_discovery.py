@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from ffinfra.analysis.fabric_diff import diff_fabric
+from ffinfra.analysis.parsers.ibnetdiscover import parse_ibnetdiscover
 from ffinfra.compile import compile_stack
 from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
 from ffinfra.topology.model import Topology
-from ffinfra.verify.fabric_diff import diff_fabric
 from ffinfra.verify.ibsim import IbSim
-from ffinfra.verify.parsers.ibnetdiscover import parse_ibnetdiscover
 from ffinfra.verify.tools import missing_tools, run_tool
 
 pytestmark = [

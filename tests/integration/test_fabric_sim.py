@@ -22,11 +22,10 @@ from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
 from ffinfra.topology.model import Topology
 from ffinfra.verify import FabricReport, missing_tools, verify_fabric
+from ffinfra.verify.diag import run_dump_fts, run_ibtracert
 from ffinfra.verify.ibsim import IbSim
-from ffinfra.verify.lft import run_dump_fts
 from ffinfra.verify.opensm_run import run_opensm
 from ffinfra.verify.stage import stage
-from ffinfra.verify.trace import run_ibtracert
 
 _missing = missing_tools()
 pytestmark = [

@@ -74,6 +74,23 @@ def _message(res: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+_INSTALL_ACTIONS = ("ansible.builtin.copy", "copy")
+
+
+def _installed_artifacts(results: list[Any]) -> list[str]:
+    """The manifest artifacts a role's install loop put in place: items of the form {key, value: {dest}} (the
+    roles loop over manifest entries), skipping skipped and failed items. `up` checks them against the compiler's
+    placement."""
+    out = []
+    for sub in results:
+        if not isinstance(sub, dict) or sub.get("skipped") or sub.get("failed"):
+            continue
+        item = sub.get("item")
+        if isinstance(item, dict) and isinstance(item.get("value"), dict) and "dest" in item["value"]:
+            out.append(str(item.get("key", "")))
+    return out
+
+
 def _task_name(task: Any) -> str:
     """The task's own name (its role goes in the event's "role" field), or its action when unnamed."""
     return str(task.name or task.action).strip()
@@ -148,6 +165,10 @@ class CallbackModule(CallbackBase):
             rec["message"] = _clip(res["msg"])
         if isinstance(res.get("results"), list):
             rec["items"] = len(res["results"])
+            if task.action in _INSTALL_ACTIONS:
+                installed = _installed_artifacts(res["results"])
+                if installed:
+                    rec["artifacts"] = installed
         rec.update(extra)
         rec["result"] = {"censored": "the output was hidden (no_log)"} if no_log else _detail(res)
         self._emit("result", **rec)

@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ffinfra.apply.lab.naming import netns_name, switch_name, veth_name
-from ffinfra.apply.provider import NodeAccess, NodeSpec, NodeStatus, Progress, _quiet, gateway_address
+from ffinfra.apply.provider import NodeSpec, NodeStatus, Progress, gateway_address, quiet
+from ffinfra.atomic import write_atomic
 from ffinfra.errors import OperationalError, UserError
+from ffinfra.runtime.ssh import Endpoint
 from ffinfra.topology.model import Topology
 
 NODE_INIT = Path(__file__).with_name("node_init.sh")
@@ -136,16 +138,17 @@ class LabProvider:
         return data
 
     def _save(self, data: dict) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.record_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.record_path)
+        write_atomic(self.record_path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+    def preflight(self) -> None:
+        require_root()
+        require_tools()
 
     # -- create -------------------------------------------------------------------------------------------------
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = _quiet
-    ) -> dict[str, NodeAccess]:
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+    ) -> dict[str, Endpoint]:
         require_root()
         require_tools()
         if self.topo is None:
@@ -329,7 +332,7 @@ class LabProvider:
             _run(["ip", "-n", self.switch, "link", "del", rec.get("veth") or veth_name(name)], check=False)
         shutil.rmtree(self.dir / name, ignore_errors=True)
 
-    def destroy(self, on_progress: Progress = _quiet) -> list[str]:
+    def destroy(self, on_progress: Progress = quiet) -> list[str]:
         require_root()
         rec = self._load()
         names = list(rec["nodes"])
@@ -372,33 +375,23 @@ class LabProvider:
                 out[name] = NodeStatus(name, "stopped", node["address"], None, [], "")
         return out
 
-    def access(self) -> dict[str, NodeAccess]:
+    def access(self) -> dict[str, Endpoint]:
         rec = self._load()
         return {
-            name: NodeAccess(name, node["address"], proxy_command=f"ip netns exec {node['ns']} nc 127.0.0.1 22")
+            name: Endpoint(name, node["address"], proxy_command=f"ip netns exec {node['ns']} nc 127.0.0.1 22")
             for name, node in rec["nodes"].items()
+            if _alive(node.get("pid"))
         }
 
-    def exec(self, host: str, argv: Sequence[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        node = self._load()["nodes"].get(host)
-        if not node or not _alive(node.get("pid")):
-            raise OperationalError(f"lab node {host} is not running")
-        return subprocess.run(
-            ["nsenter", "-t", str(node["pid"]), "-a", *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-
     def leftovers(self) -> list[str]:
-        """Namespaces or processes of this stack that still exist (what `down` must leave: nothing)."""
-        left = []
-        prefixes = (f"ff-{self.stack}-", self.switch)
-        if NETNS_DIR.is_dir():
-            left += [f"netns {p.name}" for p in NETNS_DIR.iterdir() if p.name.startswith(prefixes)]
+        """Namespaces or processes of this stack that still exist (what `down` must leave: nothing). Names are
+        computed, not matched by prefix: a long stack or host name gives a hashed namespace name (naming.py)."""
         rec = self._load()
+        hosts = set(rec["nodes"]) | ({h.name for h in self.topo.hosts} if self.topo is not None else set())
+        names = {rec["nodes"].get(h, {}).get("ns") or netns_name(self.stack, h): h for h in sorted(hosts)}
+        left = [f"netns {ns} ({host})" for ns, host in sorted(names.items()) if _netns_ino(ns) is not None]
+        if _netns_ino(self.switch) is not None:
+            left.append(f"netns {self.switch} (the stack's switch)")
         left += [f"pid {n['pid']} ({name})" for name, n in rec["nodes"].items() if n.get("pid") and _alive(n["pid"])]
         return left
 

@@ -28,7 +28,3 @@ def veth_name(host: str) -> str:
     """The switch-side end of a node's veth pair (lives only in the stack's switch namespace)."""
     name = f"v-{host}"
     return name if len(name) <= IFNAMSIZ else f"v-{_h(host, IFNAMSIZ - 2)}"
-
-
-def stack_prefixes(stack: str) -> tuple[str, ...]:
-    return (f"ff-{stack}-", switch_name(stack))

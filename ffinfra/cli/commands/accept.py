@@ -63,8 +63,8 @@ def test(
     it), else a fraction of line rate. Reports: junit.xml, results.json, summary.md and report.html (bandwidth
     heatmaps) in the run folder.
     Exit 0 all passed, 3 some failed, 1 bad input (e.g. the stack is not up)."""
-    from ffinfra.verify.acceptance.results import SUITES
-    from ffinfra.verify.acceptance.runner import TestOptions, check_suites, run_suites
+    from ffinfra.accept.results import SUITES
+    from ffinfra.accept.runner import TestOptions, check_suites, run_suites
 
     chosen = check_suites(suite or list(SUITES))
     c = compile_arg(stack, suppress)

@@ -91,8 +91,8 @@ def show(stack: StackArg = None, suppress: SuppressOpt = None, json_: JsonOpt = 
         f"storage: {s.storage_nodes} storage for {s.compute_nodes} compute nodes = {s.storage_ratio_nodes:.3f} "
         f"by nodes, {s.storage_ratio_bandwidth:.3f} by IB bandwidth; {s.storage_raw_tb:,.0f} TB raw NVMe"
     )
+    from ffinfra.accept.references import with_references
     from ffinfra.topology.thresholds import derive_thresholds
-    from ffinfra.verify.acceptance.references import with_references
 
     thresholds = with_references({t.metric: t for t in derive_thresholds(c.topology)}, c.stack.dir)
     marks = "; ".join(

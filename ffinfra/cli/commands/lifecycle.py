@@ -10,13 +10,16 @@ import typer
 from rich.table import Table
 
 from ffinfra.cli import console
-from ffinfra.cli.options import (
-    JsonOpt,
-    ProviderOpt,
-    StackArg,
-    SuppressOpt,
-    compile_arg,
-)
+from ffinfra.cli.options import JsonOpt, ProviderOpt, StackArg, SuppressOpt, compile_arg
+
+DestructiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-destructive",
+        help="apply a plan that destroys data or state (e.g. a new Slurm cluster name, a node's role); "
+        "unsupported changes are refused whatever this says",
+    ),
+]
 
 
 def exec_cmd(
@@ -24,12 +27,14 @@ def exec_cmd(
     stack: Annotated[str, typer.Argument(help="the stack")],
     host: Annotated[str, typer.Argument(help="a node of the stack")],
     provider: ProviderOpt = "lab",
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds before the command is ended")] = 600,
 ):
-    """Run a command on one node of a running stack, e.g. `ffinfra exec lab ctl01 -- sinfo`. The command's
-    output and exit status are passed through."""
-    from ffinfra.apply.provider import get_provider
-    from ffinfra.apply.state import StackPaths
+    """Run a command on one node of a running stack over SSH, as root, e.g. `ffinfra exec lab ctl01 -- sinfo`.
+    The command's output and exit status are passed through."""
+    from ffinfra.apply.providers import get_provider
     from ffinfra.errors import UserError
+    from ffinfra.runtime.paths import StackPaths
+    from ffinfra.runtime.secrets import StackSecrets
 
     argv = [a for a in ctx.args if a != "--"]
     if not argv:
@@ -37,11 +42,20 @@ def exec_cmd(
     c = compile_arg(stack)
     if host not in c.topology.host_by_name:
         raise UserError(f"{host!r} is not a node of stack {c.topology.name!r}")
-    prov = get_provider(provider, c.topology.name, StackPaths(c.stack.dir).state_dir, c.topology)
-    r = prov.exec(host, argv, timeout=600)
+    paths = StackPaths(c.stack.dir)
+    access = get_provider(provider, c.topology.name, paths.state_dir, c.topology).access()
+    if host not in access:
+        raise UserError(f"node {host} of stack {c.topology.name!r} is not running (ffinfra up {c.topology.name})")
+    import shlex
+
+    remote = StackSecrets(paths.secrets).remote([access[host]])
+    try:
+        r = remote.run(host, shlex.join(argv), timeout=timeout)
+    finally:
+        remote.close()
     sys.stdout.write(r.stdout)
     sys.stderr.write(r.stderr)
-    raise typer.Exit(r.returncode)
+    raise typer.Exit(r.rc)
 
 
 def up(
@@ -49,37 +63,60 @@ def up(
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would be done; change nothing")] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the closing checks (Slurm, OpenSM)")] = False,
     tags: Annotated[
-        list[str] | None, typer.Option("--tags", "-t", help="apply only these Ansible role tags (repeat)")
+        list[str] | None, typer.Option("--tags", "-t", help="apply only these Ansible roles (repeat)")
     ] = None,
     provider: ProviderOpt = "lab",
     force: Annotated[
-        bool, typer.Option("--force", help="run every role even when nothing changed since the last apply")
+        bool, typer.Option("--force", help="run every role on every host even when nothing changed")
     ] = False,
+    allow_destructive: DestructiveOpt = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="seconds the playbook may run before it is stopped")
+    ] = 3600,
     suppress: SuppressOpt = None,
 ):
-    """Bring a stack to life: provision its nodes (lab: namespaces with their own address, root filesystem and
-    key-only sshd), render every artifact, apply the Ansible roles, then verify: every compute node idle in
-    Slurm, `srun` on all of them, OpenSM SUBNET UP with ftree routing. Idempotent: a second run changes nothing,
-    and when no input changed and every installed file still matches, it skips Ansible (--force runs it).
-    Logs go to stacks/<name>/runs/<UTC time>/, what was applied to stacks/<name>/state.json. Exit 0 green,
-    3 when a phase failed (the report names host, task, error and log)."""
-    from ffinfra.apply.up import UpOptions, summary_table
+    """Bring a stack to life, or bring it to its spec.
+
+    \b
+    plan       on a stack applied before, the plan from the applied spec (state.json) to this one, shown and
+               enforced: unsupported changes are refused, destructive ones unless --allow-destructive; a
+               refusal changes nothing (exit 1)
+    provision  the nodes (lab: namespaces with their own address, root filesystem and key-only sshd)
+    render     every artifact into build/<stack>/, the inventory into inventories/<stack>/
+    apply      the Ansible roles. When no input changed since the last apply, only the roles that repair what
+               the nodes show off (a hand-edited file, a stopped daemon) run, on those hosts; when nothing is
+               off, none does. --force runs every role. Daemons reload where the plan says so (SIGHUP OpenSM,
+               scontrol reconfigure) and restart otherwise
+    verify     every daemon running (a missing one is named at once), Slurm answering, every Slurm node idle,
+               srun on all of them, sinfo from login nodes, OpenSM SUBNET UP with its configured routing
+
+    Logs go to stacks/<name>/runs/<UTC time>/, what was applied to stacks/<name>/state.json. Exit 0 green, 1 bad
+    input or a refused plan, 3 when a phase failed (the report names host, task, error and log)."""
+    from ffinfra.apply.up import UpOptions
     from ffinfra.apply.up import up as run_up
+    from ffinfra.cli.display import UpDisplay, summary_table
 
     c = compile_arg(stack, suppress)
     console.print_findings(c.findings)
-    opts = UpOptions(provider=provider, verify=not no_verify, dry_run=dry_run, tags=tags or None, force=force)
-    result = run_up(c, opts, console.out)
     if dry_run:
-        console.out.print("[dim](dry run: nothing was changed)[/]")
+        _print_dry_run(c, provider, allow_destructive)
         return
-    if result.rows:
-        console.out.print(summary_table(result))
+    opts = UpOptions(
+        provider=provider,
+        verify=not no_verify,
+        tags=tags or None,
+        force=force,
+        allow_destructive=allow_destructive,
+        timeout_s=timeout,
+    )
+    with UpDisplay(console.out, [(h.name, h.role) for h in c.topology.hosts]) as ui:
+        result = run_up(c, opts, ui)
+    console.out.print(summary_table(list(ui.rows.values()), result.per_host))
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.phase_seconds.items())
     if result.ok:
-        changed = "apply skipped: nothing changed" if result.apply_skipped else f"{result.changed} changed"
+        changed = "apply skipped: nothing to change" if result.apply_skipped else f"{result.changed} changed"
         console.out.print(
-            f"[green]✓[/] {c.topology.name} is up: {len(result.rows)} nodes, {changed}, "
+            f"[green]✓[/] {c.topology.name} is up: {len(c.topology.hosts)} nodes, {changed}, "
             f"{result.seconds:.1f} s ({phases}); logs in {result.run_dir}"
         )
         return
@@ -92,6 +129,34 @@ def up(
     raise typer.Exit(3)
 
 
+def _print_dry_run(c, provider: str, allow_destructive: bool) -> None:
+    from ffinfra.apply.lifecycle import dry_run
+    from ffinfra.plan.report import headline, print_table
+
+    d = dry_run(c, provider, allow_destructive)
+    say = lambda text: console.out.print(text, markup=False, highlight=False)  # noqa: E731
+    if d.plan is None:
+        say("plan: nothing applied yet: a new stack, no plan to enforce")
+    else:
+        say("plan: " + headline(d.plan))
+        if d.plan.changed:
+            print_table(d.plan, console.out)
+        if d.plan.refused:
+            say("up would stop here and change nothing")
+    say(f"provision ({provider}):")
+    for host, role, address, action in d.nodes:
+        say(f"  {host:10} {role:10} {address:15} {action}")
+    if d.secrets_missing:
+        say("  generate the stack's operator key, node host keys and munge key")
+    say(f"render: {d.artifacts} artifacts")
+    say("apply: roles per host (recorded vs rendered files):")
+    for host, roles in d.roles.items():
+        diffs = d.drift.get(host, [])
+        say(f"  {host:10} {', '.join(roles):45} " + ("in sync" if not diffs else "; ".join(diffs[:4])))
+    say("verify: daemons; slurmctld; Slurm nodes idle; srun on all; sinfo from login nodes; OpenSM per subnet")
+    console.out.print("[dim](dry run: nothing was changed)[/]")
+
+
 def down(
     stack: StackArg = None,
     purge: Annotated[
@@ -100,12 +165,17 @@ def down(
     provider: ProviderOpt = "lab",
     suppress: SuppressOpt = None,
 ):
-    """Destroy a stack's nodes: every namespace, mount and process the lab made for it is gone afterwards.
-    Secrets stay (so host keys stay known) unless --purge; run logs always stay."""
-    from ffinfra.apply.up import down as run_down
+    """Destroy a stack's nodes: every namespace, mount and process the lab made for it is gone afterwards, and
+    the applied spec is forgotten (the next `up` is a new cluster). Secrets stay (so host keys stay known)
+    unless --purge; run logs always stay. Exit 3 when anything was left behind (it is named)."""
+    from ffinfra.apply.lifecycle import down as run_down
 
     c = compile_arg(stack, suppress)
-    done, left = run_down(c, provider, purge, console.out)
+
+    def progress(host: str, status: str, detail: str) -> None:
+        console.out.print(f"{host:10} {status} {detail}".rstrip(), markup=False)
+
+    done, left = run_down(c, provider, purge, progress)
     if left:
         console.err.print(f"[bold red]✗[/] left behind: {', '.join(left)}")
         raise typer.Exit(3)
@@ -118,24 +188,34 @@ def status(
     json_: JsonOpt = False,
     suppress: SuppressOpt = None,
 ):
-    """Nodes (running, stopped), the services running on each, and drift: what `ffinfra up` would change on
-    each host (rendered now vs applied last). Exit 0 in sync, 2 drift or nodes not running."""
-    from ffinfra.apply.up import stack_status
+    """Each node: running or not, its roles, the daemons it should run and those seen running, when it was last
+    applied, and drift (what `ffinfra up` would change: rendered now vs applied last). Exit 0 in sync, 2 drift,
+    a node not running or a daemon missing."""
+    from ffinfra.apply.lifecycle import stack_status
 
     c = compile_arg(stack, suppress)
     st = stack_status(c, provider)
     names = [h.name for h in c.topology.hosts]
+
+    def missing(n: str) -> list[str]:
+        seen = set(st.nodes[n].services) if n in st.nodes else set()
+        return [d for d in st.daemons[n] if d not in seen]
+
     if json_:
         data = {
             "stack": c.topology.name,
             "lock_pid": st.lock_pid,
-            "last_run": st.state.get("last_run"),
-            "verified_at": st.state.get("verified_at"),
+            "last_run": st.state.last_run,
+            "verified_at": st.state.verified_at,
+            "applied_spec_sha256": st.state.applied.spec_sha256 if st.state.applied else None,
             "nodes": {
                 n: {
                     "state": st.nodes[n].state if n in st.nodes else "absent",
                     "address": st.nodes[n].address if n in st.nodes else "",
+                    "roles": list(st.roles[n]),
+                    "daemons": list(st.daemons[n]),
                     "services": st.nodes[n].services if n in st.nodes else [],
+                    "missing": missing(n),
                     "drift": st.drift.get(n, []),
                 }
                 for n in names
@@ -144,28 +224,30 @@ def status(
         console.out.print_json(json.dumps(data))
     else:
         table = Table(show_edge=False)
-        for col in ("host", "role", "node", "address", "services", "applied", "drift"):
+        for col in ("host", "node", "address", "roles", "daemons", "applied", "drift"):
             table.add_column(col)
         for h in c.topology.hosts:
             ns = st.nodes.get(h.name)
             node = ns.state if ns else "absent"
             style = "green" if node == "running" else ("red" if node == "broken" else "dim")
-            applied = st.state.get("hosts", {}).get(h.name, {}).get("applied_at", "-")
+            gone = missing(h.name) if ns else []
+            daemons = ", ".join(f"[red]{d} (down)[/]" if d in gone else d for d in st.daemons[h.name])
+            hs = st.state.hosts.get(h.name)
             d = st.drift.get(h.name, [])
             table.add_row(
                 h.name,
-                h.role,
                 f"[{style}]{node}[/]",
                 h.mgmt_ip,
-                ", ".join(ns.services) if ns else "",
-                applied,
+                ", ".join(st.roles[h.name]),
+                daemons,
+                hs.applied_at if hs else "-",
                 "in sync" if not d else "; ".join(d[:3]) + (f" (+{len(d) - 3})" if len(d) > 3 else ""),
             )
         console.out.print(table)
         if st.lock_pid:
             console.out.print(f"a run holds the lock (pid {st.lock_pid})")
-        if st.state.get("last_run"):
-            console.out.print(f"last run: {st.state['last_run']}; verified: {st.state.get('verified_at', 'no')}")
+        if st.state.last_run:
+            console.out.print(f"last run: {st.state.last_run}; verified: {st.state.verified_at or 'no'}")
     running = all(n in st.nodes and st.nodes[n].state == "running" for n in names)
-    if not running or any(st.drift.get(n) for n in names):
+    if not running or any(st.drift.get(n) or missing(n) for n in names):
         raise typer.Exit(2)

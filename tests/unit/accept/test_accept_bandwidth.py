@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from ffinfra.accept import bandwidth as bw
 from ffinfra.topology.model import HostPort
-from ffinfra.verify.acceptance import bandwidth as bw
 
 
 @pytest.mark.parametrize("stack", ["lab", "small", "ff2"])

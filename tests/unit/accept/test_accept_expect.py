@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
+from ffinfra.accept import expect
 from ffinfra.render.targets import render_all
-from ffinfra.verify.acceptance import expect
-
-
-def test_daemons_follow_the_roles_of_site_yml(compiled_stack):
-    topo = compiled_stack("lab").topology
-    assert expect.daemons(topo, "cn01", sim=True) == ["sshd", "munged", "slurmd"]
-    assert expect.daemons(topo, "st01", sim=True) == ["sshd", "munged"]
-    assert expect.daemons(topo, "ctl01", sim=True) == ["sshd", "munged", "slurmctld", "opensm", "ibsim"]
-    assert expect.daemons(topo, "ctl01", sim=False) == ["sshd", "munged", "slurmctld", "opensm"]
 
 
 def test_ib_tools_attach_to_the_lab_simulator_at_the_sm_hca(compiled_stack):

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from ffinfra.errors import UserError
-from ffinfra.topology.thresholds import Threshold
-from ffinfra.verify.acceptance.references import (
+from ffinfra.accept.references import (
     Reference,
     apply_references,
     calibrate,
     load_references,
     save_references,
 )
-from ffinfra.verify.acceptance.results import Measurement, RunResults, TestRecord
+from ffinfra.accept.results import Measurement, RunResults, TestRecord
+from ffinfra.errors import UserError
+from ffinfra.topology.thresholds import Threshold
 
 
 def _run(values: dict[str, list[float]]) -> RunResults:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from ffinfra.verify.acceptance.drain import drain_plan
-from ffinfra.verify.acceptance.report.heatmap import heatmap_svg
-from ffinfra.verify.acceptance.report.html import render_html
-from ffinfra.verify.acceptance.report.markdown import render_markdown
-from ffinfra.verify.acceptance.results import Measurement, RunResults, TestRecord
+from ffinfra.accept.drain import drain_plan
+from ffinfra.accept.report.heatmap import heatmap_svg
+from ffinfra.accept.report.html import render_html
+from ffinfra.accept.report.markdown import render_markdown
+from ffinfra.accept.results import Measurement, RunResults, TestRecord
 
 
 def _results() -> RunResults:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ffinfra.accept.runner import SUITES_DIR, check_suites, pytest_argv
+from ffinfra.accept.storage import fio_command
 from ffinfra.errors import UserError
 from ffinfra.topology.thresholds import derive_thresholds
-from ffinfra.verify.acceptance.runner import SUITES_DIR, check_suites, pytest_argv
-from ffinfra.verify.acceptance.storage import fio_command
 
 
 def test_suites_run_in_pipeline_order_whatever_the_order_given():
@@ -30,7 +30,7 @@ def test_pytest_runs_with_its_own_ini_our_plugin_and_junit(tmp_path):
     argv = pytest_argv("lab", tmp_path, ["node", "fabric"], keyword="daemons")
     assert argv[1:3] == ["-m", "pytest"]
     assert argv[argv.index("-c") + 1] == str(SUITES_DIR / "pytest.ini")
-    assert argv[argv.index("-p") + 1] == "ffinfra.verify.acceptance.plugin"
+    assert argv[argv.index("-p") + 1] == "ffinfra.accept.plugin"
     assert f"--junitxml={tmp_path / 'junit.xml'}" in argv and "junit_suite_name=ffinfra-test-lab" in argv
     assert argv[argv.index("-k") + 1] == "daemons"
     assert argv[-2:] == [str(SUITES_DIR / "test_node.py"), str(SUITES_DIR / "test_fabric.py")]
@@ -65,7 +65,8 @@ def test_test_rejects_an_unknown_suite_before_touching_anything(cli, tmp_path):
 
 
 def test_test_waits_its_turn_while_up_or_down_holds_the_stack(cli, tmp_path, stack_text):
-    from ffinfra.apply.state import StackPaths, stack_lock
+    from ffinfra.runtime.lock import stack_lock
+    from ffinfra.runtime.paths import StackPaths
 
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "cluster.yaml").write_text(stack_text("lab"))
@@ -76,7 +77,7 @@ def test_test_waits_its_turn_while_up_or_down_holds_the_stack(cli, tmp_path, sta
 
 
 def test_progress_reads_each_complete_event_once(tmp_path):
-    from ffinfra.verify.acceptance.runner import _pump
+    from ffinfra.accept.runner import _pump
 
     events, seen = tmp_path / "events.jsonl", []
     assert _pump(events, 0, seen.append) == 0  # no file yet

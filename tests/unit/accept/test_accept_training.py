@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ffinfra.verify.acceptance import training
-from ffinfra.verify.acceptance.remote import CmdResult
+from ffinfra.accept import training
+from ffinfra.runtime.ssh import CmdResult
 
 OK = CmdResult("ctl01", "srun ...", 0, "", "", 3.0)
 

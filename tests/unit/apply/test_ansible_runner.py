@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ffinfra import assets
 from ffinfra.apply import ansible as runner
 from ffinfra.apply.ansible import HostResult, PlaybookResult, parse_event, summarize
 from ffinfra.errors import OperationalError
@@ -124,7 +125,8 @@ def test_config_turns_on_pipelining_connection_reuse_and_the_event_callback(tmp_
     assert "forks = 42" in cfg
     assert "stdout_callback = ffinfra_events" in cfg
     assert f"callback_plugins = {runner.CALLBACK_DIR}" in cfg
-    assert f"roles_path = {runner.ROLES_DIR}" in cfg
+    assert f"roles_path = {assets.roles_dir()}" in cfg
+    assert "force_handlers = True" in cfg  # a failed host still reloads or restarts what it changed
     assert "gathering = explicit" in cfg
     assert (runner.CALLBACK_DIR / "ffinfra_events.py").is_file()
 

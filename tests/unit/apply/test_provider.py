@@ -10,10 +10,13 @@ import pytest
 from ffinfra.apply.lab import LabProvider, RootRequired, require_root
 from ffinfra.apply.lab.naming import IFNAMSIZ, netns_name, switch_name, veth_name
 from ffinfra.apply.provider import Provider, gateway_address, nodes_from_topology
-from ffinfra.apply.secrets import StackSecrets
-from ffinfra.apply.up import connection_inventory, drift, expected_per_host, target_hosts
+from ffinfra.apply.record import drift, record_hosts
+from ffinfra.apply.up import connection_vars
 from ffinfra.compile import compile_stack
+from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
+from ffinfra.runtime.secrets import StackSecrets
+from ffinfra.runtime.state import HostState, StackState
 from ffinfra.stack import find_stack
 
 
@@ -46,7 +49,7 @@ def test_names_differ_between_stacks() -> None:
 
 def test_nodes_from_topology(lab) -> None:
     nodes = nodes_from_topology(lab)
-    assert [n.name for n in nodes] == ["cn01", "cn02", "cn03", "cn04", "st01", "st02", "ctl01"]
+    assert [n.name for n in nodes] == ["cn01", "cn02", "cn03", "cn04", "st01", "st02", "ctl01", "login01"]
     assert nodes[0].address == "10.210.0.10" and nodes[0].prefixlen == 24 and nodes[0].interface == "eth0"
     gw = gateway_address(lab)
     assert gw == "10.210.0.254" and gw not in {n.address for n in nodes}
@@ -64,28 +67,22 @@ def test_root_error_message(monkeypatch: pytest.MonkeyPatch) -> None:
         require_root()
 
 
-def test_targets_and_drift(lab) -> None:
-    assert target_hosts(lab, "host:ctl01") == ["ctl01"]
-    assert target_hosts(lab, "role:compute") == ["cn01", "cn02", "cn03", "cn04"]
-    assert target_hosts(lab, "operator") == []
-    arts = render_all(lab)
-    exp = expected_per_host(lab, arts)
-    assert "opensm" in exp["ctl01"] and "opensm" not in exp["cn01"]
-    assert exp["cn01"]["slurm"]["slurm/slurm.conf"] == next(a.sha256 for a in arts if a.path == "slurm/slurm.conf")
-    assert drift(lab, arts, {"hosts": {}})["cn01"] == ["never applied"]
-    state = {"hosts": {h: {"roles": {r: {"artifacts": f} for r, f in roles.items()}} for h, roles in exp.items()}}
-    assert all(d == [] for d in drift(lab, arts, state).values())
-    state["hosts"]["cn01"]["roles"]["slurm"]["artifacts"]["slurm/slurm.conf"] = "0" * 64
-    state["hosts"]["old01"] = {"roles": {}}
-    d = drift(lab, arts, state)
-    assert d["cn01"] == ["slurm/slurm.conf changed"] and d["old01"] == ["no longer in the spec"]
+def test_recorded_drift(lab) -> None:
+    """`status` and `up --dry-run` compare what would be installed now with what state.json records."""
+    placement = place(lab, render_all(lab))
+    assert drift(placement, StackState())["cn01"] == ["never applied"]
+    state = StackState()
+    record_hosts(state, lab, placement, [h.name for h in lab.hosts], "lab", {}, "r1", {})
+    assert all(d == [] for d in drift(placement, state).values())
+    state.hosts["cn01"].roles["slurm_node"].files["/etc/slurm/slurm.conf"] = "0" * 64
+    state.hosts["old01"] = HostState()
+    d = drift(placement, state)
+    assert d["cn01"] == ["/etc/slurm/slurm.conf changed"] and d["old01"] == ["no longer in the spec"]
 
 
-def test_connection_inventory_verifies_host_keys(tmp_path: Path) -> None:
-    import yaml
-
+def test_ansible_reaches_the_nodes_with_host_keys_checked(tmp_path: Path) -> None:
     s = StackSecrets(tmp_path / "secrets")
-    v = yaml.safe_load(connection_inventory(s))["all"]["vars"]
+    v = connection_vars(s)["all"]["vars"]
     assert v["ansible_user"] == "root"
     assert v["ansible_ssh_common_args"] == f"-F {s.ssh_config.resolve()}"
     assert v["ansible_host_key_checking"] is True

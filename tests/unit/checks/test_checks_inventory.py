@@ -28,7 +28,7 @@ def test_facts_override_synthetic_values(make_stack, stack_text) -> None:
         "st01,aa:bb:cc:00:00:02,,SN2,,\n"
     )
     c = compile_stack(_stack(make_stack, stack_text, csv))
-    assert c.findings == []
+    assert [f for f in c.findings if f.code != "FF-SPEC-002"] == []  # the lab's 3FS fields are noted: not used yet
     cn01 = c.topology.host_by_name["cn01"]
     assert (cn01.mac, cn01.serial, cn01.mgmt_ip, cn01.bmc_address) == (
         "aa:bb:cc:00:00:01",

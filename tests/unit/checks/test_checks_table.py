@@ -21,6 +21,21 @@ from ffinfra.spec.findings import Finding, Severity
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.INFO  # N: a note (info)
 
+# The lab sets 3FS fields that ffinfra does not use yet (issue 12): each gets an FF-SPEC-002 note, which the tests
+# below that are about other findings set aside.
+PENDING = "FF-SPEC-002"
+LAB_PENDING = [("storage", "threefs", k) for k in ("replication", "chunk_size_kib", "stripe_size", "targets_per_disk")]
+
+
+def others(findings: list[Finding]) -> list[Finding]:
+    """The findings apart from the notes on fields that ffinfra does not use yet."""
+    return [f for f in findings if f.code != PENDING]
+
+
+def codes(findings: list[Finding]) -> list[str]:
+    return [f.code for f in others(findings)]
+
+
 # A two-zone cluster in the Fire-Flyer 2 shape, scaled down: 8-port switches, storage dual-homed (one NIC per zone).
 TWO_ZONE = """\
 version: 1
@@ -124,6 +139,20 @@ IB_NIC = "      - {device: mlx5_0, kind: infiniband, rate_gbps: 200, numa: 0}\n"
 ZONE = "    - name: z0\n"
 CTL = "    hostnames: ctl01\n"
 RADIX = "  radix: 4 "
+DESIGN = "  design: zone-subnets\n"
+DESCRIPTION = "description: one-zone lab cluster for a single machine (simulated fabric, namespace nodes)\n"
+DEEP = "[" * 40 + "]" * 40  # nested 41 levels below the root: past load.MAX_DEPTH (32)
+
+
+def partitions(**keys: str) -> tuple[str, str]:
+    """Add `partitions: {...}` with these P_Keys (quoted: YAML would read 0x0010 as the integer 16) to the fabric."""
+    return after(DESIGN, "  partitions: {" + ", ".join(f'{k}_pkey: "{v}"' for k, v in keys.items()) + "}\n")
+
+
+def acceptance(line: str) -> tuple[str, str]:
+    """Replace the lab's iperf3 pass mark."""
+    return ("  iperf3_gbit: 2\n", f"  iperf3_gbit: {line}\n")
+
 
 CASES: list[Case] = [
     # ---------------------------------------------------------------- outside the rules: YAML, schema, resolution
@@ -133,6 +162,38 @@ CASES: list[Case] = [
     Case("spec-wrong-type", "FF-SPEC-001", E, ((RADIX, "  radix: four "),), "radix: four", "radix"),
     Case("spec-vl15", "FF-SPEC-001", E, (before_acceptance(qos(nccl_vl=15)),), "nccl: {sl: 2, vl: 15", "vl"),
     Case("spec-sl16", "FF-SPEC-001", E, (before_acceptance(qos(nccl_sl=16)),), "nccl: {sl: 16", "sl"),
+    # numbers that are not finite, however written, anywhere: pass marks, ratios, sizes
+    Case("spec-inf-pass-mark", "FF-SPEC-001", E, (acceptance(".inf"),), "iperf3_gbit: .inf"),
+    Case("spec-nan-pass-mark", "FF-SPEC-001", E, (acceptance(".nan"),), "iperf3_gbit: .nan"),
+    Case("spec-inf-as-string", "FF-SPEC-001", E, (acceptance('"inf"'),), 'iperf3_gbit: "inf"'),
+    Case("spec-nan-as-string", "FF-SPEC-001", E, (acceptance("NaN"),), "iperf3_gbit: NaN"),
+    Case("spec-1e999", "FF-SPEC-001", E, (acceptance("1e999"),), "iperf3_gbit: 1e999"),
+    Case("spec-overflowing-float", "FF-SPEC-001", E, (acceptance("1.0e+999"),), "iperf3_gbit: 1.0e+999"),
+    Case(
+        "spec-inf-ratio",
+        "FF-SPEC-001",
+        E,
+        (after("\nstorage:\n", "  ratio: {compute_per_storage: .inf}\n"),),
+        "  ratio:",
+        "compute_per_storage",
+    ),
+    Case("spec-nan-disk-size", "FF-SPEC-001", E, (("size_tb: 0.01", "size_tb: .nan"),), "size_tb: .nan", "size_tb"),
+    Case(
+        "spec-inf-oversubscription",
+        "FF-SPEC-001",
+        E,
+        (after(DESIGN, "  oversubscription: -.inf\n"),),
+        "oversubscription: -.inf",
+    ),
+    # YAML that nests deeper than any spec key: refused while reading, before Python's recursion limit
+    Case(
+        "yaml-deep-nesting",
+        "FF-YAML-001",
+        E,
+        ((DESCRIPTION, f"description: {DEEP}\n"),),
+        "description: [",
+        "[" * 9 + "]",
+    ),
     Case(
         "spec-ratio-both",
         "FF-SPEC-001",
@@ -157,6 +218,31 @@ CASES: list[Case] = [
         "profile: ghost",
     ),
     Case("count-over-hostlist", "FF-NODE-008", E, (after(CTL, "    count: 3\n"),), "count: 3"),
+    # hostlists are counted, never expanded, before they are refused: at the limit (100,000), each and together
+    Case(
+        "hostlist-too-large",
+        "FF-NODE-011",
+        E,
+        (("hostnames: cn[01-04]", "hostnames: gpu[0000001-9999999]"),),
+        "hostnames: gpu[0000001",
+    ),
+    Case(
+        "hostlist-product-too-large",
+        "FF-NODE-011",
+        E,
+        ((CTL, "    hostnames: r[1-999]n[1-999]\n"),),
+        "hostnames: r[1-999]",
+    ),
+    Case(
+        "hostlists-too-large-together",  # 60,000 + 60,000: each fits, the second group crosses the limit
+        "FF-NODE-011",
+        E,
+        (
+            ("hostnames: cn[01-04]", "hostnames: cn[000001-060000]"),
+            ("hostnames: st[01-02]", "hostnames: st[000001-060000]"),
+        ),
+        "hostnames: st[",
+    ),
     Case("unknown-zone", "FF-NET-014", E, (after(CTL, "    zone: z9\n"),), "zone: z9"),
     Case(
         "ratio-needs-more-than-named",
@@ -381,8 +467,8 @@ CASES: list[Case] = [
         "empty-leaves",
         "FF-NET-016",
         E,
-        ((RADIX, "  radix: 8 "), (ZONE, "    - {name: z0, leaves: 8}\n")),
-        "leaves: 8",
+        ((RADIX, "  radix: 8 "), (ZONE, "    - {name: z0, leaves: 16}\n")),  # more leaves than the lab has hosts
+        "leaves: 16",
         "leaves",
     ),
     Case(
@@ -415,6 +501,20 @@ CASES: list[Case] = [
         (("{cidr: 10.211.0.0/24}", "{cidr: 10.211.0.0/29}"),),
         "cidr: 10.211.0.0/29",
         "cidr",
+    ),
+    # P_Keys: OpenSM drops or merges bad partitions quietly, so ffinfra refuses them
+    Case("pkey-zero", "FF-NET-022", E, (partitions(compute="0x0000"),), "compute_pkey"),
+    Case("pkey-membership-bit-only", "FF-NET-022", E, (partitions(storage="0x8000"),), "storage_pkey"),
+    Case("pkey-default-not-7fff", "FF-NET-022", E, (partitions(default="0x0030"),), "default_pkey"),
+    Case("pkey-compute-is-default", "FF-NET-023", E, (partitions(compute="0xffff"),), "compute_pkey"),
+    Case("pkey-storage-is-default", "FF-NET-023", E, (partitions(storage="0x7fff"),), "storage_pkey"),
+    Case("pkey-shared", "FF-NET-023", E, (partitions(compute="0x0030", storage="0x0030"),), "storage_pkey"),
+    Case(
+        "pkey-shared-but-membership-bit",
+        "FF-NET-023",
+        E,
+        (partitions(compute="0x0030", storage="0x8030"),),
+        "storage_pkey",
     ),
     Case(
         "gateway-outside",
@@ -555,6 +655,44 @@ CASES: list[Case] = [
     Case("storage-without-nvme", "FF-STO-003", E, (("nvme: {count: 1,", "nvme: {count: 0,"),), "count: 0", "count"),
     Case("threefs-without-storage", "FF-STO-004", E, (("    role: storage\n", "    role: login\n"),), "  threefs:"),
     Case("mgmtd-hosts-unknown", "FF-STO-005", E, (after("  threefs:\n", "    mgmtd_hosts: mg[1-2]\n"),), "mgmtd_hosts"),
+    Case(
+        "mgmtd-hosts-too-large",  # counted before expanding: the limit is said, nothing is built
+        "FF-STO-005",
+        E,
+        (after("  threefs:\n", "    mgmtd_hosts: m[0000001-9999999]\n"),),
+        "mgmtd_hosts",
+    ),
+    # ---------------------------------------------------------------- fields the spec sets that nothing uses yet
+    Case(
+        "pending-3fs-field",
+        "FF-SPEC-002",
+        N,
+        (after("targets_per_disk: 2\n", "    shuffle_method: g++11\n"),),
+        "shuffle_method",
+    ),
+    Case(
+        "pending-provisioning",
+        "FF-SPEC-002",
+        N,
+        (before_acceptance("provisioning:\n  image: debian-12\n"),),
+        "  image:",
+        "image",
+    ),
+    Case(
+        "pending-upgrades",
+        "FF-SPEC-002",
+        N,
+        (before_acceptance("upgrades: {max_unavailable: 2}\n"),),
+        "max_unavailable",
+    ),
+    Case(
+        "pending-nic-netdev",
+        "FF-SPEC-002",
+        N,
+        (("rate_gbps: 200, numa: 0}", "rate_gbps: 200, numa: 0, netdev: ib0}"),),
+        "netdev: ib0",
+        "netdev",
+    ),
 ]
 
 EXTRA_CODES = {
@@ -563,6 +701,7 @@ EXTRA_CODES = {
     "FF-INV-001",
     "FF-NODE-006",
     "FF-NODE-008",
+    "FF-NODE-011",
     "FF-NET-014",
     "FF-STO-001",
     "FF-SM-001",
@@ -600,9 +739,14 @@ def test_code_fires_at_the_offending_key(
     assert all(f.location and Path(f.location.file).name == case.file for f in hits)
 
 
-def test_the_unchanged_bases_are_clean(stack_text, make_stack, findings_of) -> None:
-    assert findings_of(make_stack(stack_text("lab"), name="lab")) == []
-    assert findings_of(make_stack(TWO_ZONE, name="two")) == []
+def test_the_unchanged_bases_are_clean_but_for_notes_on_fields_not_used_yet(
+    stack_text, make_stack, findings_of
+) -> None:
+    lab = findings_of(make_stack(stack_text("lab"), name="lab"))
+    assert others(lab) == []
+    assert [(f.code, f.severity, f.path) for f in lab] == [(PENDING, N, p) for p in LAB_PENDING]
+    two = findings_of(make_stack(TWO_ZONE, name="two"))
+    assert [(f.code, f.path) for f in two] == [(PENDING, ("storage", "threefs", "replication"))]
 
 
 def test_every_code_has_a_row() -> None:
@@ -641,7 +785,7 @@ def _ff2_with_801_ports_per_zone(ff2: str, compiled_stack) -> str:
 def test_fire_flyer_zone_holds_800_host_ports(stack_text, make_stack, findings_of, compiled_stack) -> None:
     """20 spines + 40 leaves of 40 ports → 800 host ports per zone: the shipped ff2 fits, 801 is FF-NET-002."""
     ff2 = stack_text("ff2")
-    assert findings_of(make_stack(ff2, name="ok")) == []
+    assert others(findings_of(make_stack(ff2, name="ok"))) == []
     text = _ff2_with_801_ports_per_zone(ff2, compiled_stack)
     found = findings_of(make_stack(text, name="over"))
     over = [f for f in found if f.code == "FF-NET-002"]
@@ -697,7 +841,7 @@ def _lab_with_warnings(lab: str) -> str:
 
 def test_warnings_and_notes_are_returned_sorted(stack_text, make_stack) -> None:
     c = compile_stack(make_stack(_lab_with_warnings(stack_text("lab"))))
-    assert [(f.code, f.severity) for f in c.findings] == [
+    assert [(f.code, f.severity) for f in others(c.findings)] == [
         ("FF-NET-018", W),
         ("FF-QOS-002", W),
         ("FF-NET-017", N),
@@ -707,23 +851,24 @@ def test_warnings_and_notes_are_returned_sorted(stack_text, make_stack) -> None:
 def test_suppress_in_the_spec(stack_text, make_stack) -> None:
     text = _lab_with_warnings(stack_text("lab")) + "validation:\n  suppress: [FF-NET-018, FF-NET-017]\n"
     c = compile_stack(make_stack(text))
-    assert [f.code for f in c.findings] == ["FF-QOS-002"]
+    assert codes(c.findings) == ["FF-QOS-002"]
 
 
 def test_suppress_argument_takes_several_codes_and_adds_to_the_spec(stack_text, make_stack) -> None:
     text = _lab_with_warnings(stack_text("lab")) + "validation:\n  suppress: [FF-NET-017]\n"
     ref = make_stack(text)
-    assert [f.code for f in compile_stack(ref, suppress=("FF-NET-018", "FF-QOS-002")).findings] == []
-    assert [f.code for f in compile_stack(ref, suppress=("FF-QOS-002",)).findings] == ["FF-NET-018"]
+    assert codes(compile_stack(ref, suppress=("FF-NET-018", "FF-QOS-002")).findings) == []
+    assert codes(compile_stack(ref, suppress=("FF-QOS-002",)).findings) == ["FF-NET-018"]
 
 
 def test_strict_makes_warnings_fatal_but_not_notes(stack_text, make_stack) -> None:
     ref = make_stack(_lab_with_warnings(stack_text("lab")))
     with pytest.raises(SpecInvalid) as info:
         compile_stack(ref, strict=True)
-    assert {f.code for f in info.value.findings} == {"FF-NET-018", "FF-QOS-002", "FF-NET-017"}
+    assert set(codes(info.value.findings)) == {"FF-NET-018", "FF-QOS-002", "FF-NET-017"}
     c = compile_stack(ref, suppress=("FF-NET-018", "FF-QOS-002"), strict=True)
-    assert [f.code for f in c.findings] == ["FF-NET-017"]
+    assert codes(c.findings) == ["FF-NET-017"]
+    assert {f.code for f in c.findings} == {"FF-NET-017", PENDING}  # notes of either kind never fail --strict
 
 
 def test_errors_cannot_be_suppressed(stack_text, make_stack) -> None:
@@ -731,17 +876,17 @@ def test_errors_cannot_be_suppressed(stack_text, make_stack) -> None:
     text = stack_text("lab").replace(CTL, "    hostnames: cn04\n") + "validation:\n  suppress: [FF-NODE-001]\n"
     with pytest.raises(SpecInvalid) as info:
         compile_stack(make_stack(text), suppress=("FF-NODE-001",))
-    assert [f.code for f in info.value.findings] == ["FF-NODE-001"]
+    assert codes(info.value.findings) == ["FF-NODE-001"]
 
 
 def test_suppressing_a_code_keeps_its_errors_but_drops_its_warnings(stack_text, make_stack) -> None:
     base = stack_text("lab").replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager:\n")
     warn = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute, storage]\n"))
-    assert compile_stack(warn, suppress=("FF-NET-008",)).findings == []
+    assert others(compile_stack(warn, suppress=("FF-NET-008",)).findings) == []
     err = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute]\n"), name="e")
     with pytest.raises(SpecInvalid) as info:
         compile_stack(err, suppress=("FF-NET-008",))
-    assert {(f.code, f.severity) for f in info.value.findings} == {("FF-NET-008", E)}
+    assert {(f.code, f.severity) for f in others(info.value.findings)} == {("FF-NET-008", E)}
 
 
 def test_findings_are_all_reported_at_once_errors_first(stack_text, make_stack) -> None:
@@ -753,20 +898,24 @@ def test_findings_are_all_reported_at_once_errors_first(stack_text, make_stack) 
     )
     with pytest.raises(SpecInvalid) as info:
         compile_stack(make_stack(text))
-    assert [f.code for f in info.value.findings] == ["FF-STO-002", "FF-SCHED-001", "FF-NET-018"]
+    assert codes(info.value.findings) == ["FF-STO-002", "FF-SCHED-001", "FF-NET-018"]
     assert str(info.value) == "spec is invalid: 2 error(s)"
 
 
-def test_a_groups_whole_hostlist_must_fit_its_zone_whatever_its_count(stack_text, make_stack, findings_of) -> None:
-    """FF-NET-002 counts reserved ports: cn[01-09] needs 12 host ports on the lab's 8, even with 2 installed."""
+def test_a_groups_whole_hostlist_must_fit_its_zone_whatever_its_count(
+    stack_text, make_stack, findings_of, compiled_stack
+) -> None:
+    """FF-NET-002 counts reserved ports: cn[01-09] overflows the lab's 8 host ports, even with 2 installed."""
     lab = stack_text("lab")
+    rest = compiled_stack("lab").topology.zones[0].host_ports - 4  # the ports of the groups other than cn[01-04]
     for count in ("", "    count: 2\n", "    count: 0\n"):
         text = lab.replace("hostnames: cn[01-04]\n", "hostnames: cn[01-09]\n" + count)
         (over,) = [f for f in findings_of(make_stack(text, name=f"c{len(count)}")) if f.code == "FF-NET-002"]
-        assert "has 12 host ports" in over.message and "= 8" in over.message
+        assert f"has {9 + rest} host ports" in over.message and "= 8" in over.message
         assert ("reserved for hostlist names beyond `count`" in over.message) is bool(count)
-    fits = lab.replace("hostnames: cn[01-04]\n", "hostnames: cn[01-05]\n    count: 2\n")  # 5 + 3 = 8 ports
-    assert findings_of(make_stack(fits, name="fits")) == []
+    last = 8 - rest  # as many compute names as leave the zone exactly full
+    fits = lab.replace("hostnames: cn[01-04]\n", f"hostnames: cn[01-{last:02d}]\n    count: 2\n")
+    assert others(findings_of(make_stack(fits, name="fits"))) == []
 
 
 def test_a_zone_with_only_reserved_ports_has_no_hosts(stack_text, make_stack, findings_of) -> None:

@@ -23,7 +23,7 @@ def test_validate_defaults_to_the_lab_stack(cli, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     code, out, _ = cli("validate")
     assert code == 0
-    assert "stacks/lab/cluster.yaml: valid (7 nodes, 6 switches, 1 zone(s))" in out
+    assert "stacks/lab/cluster.yaml: valid (8 nodes, 6 switches, 1 zone(s))" in out
 
 
 def test_unknown_key_is_reported_at_its_line_with_a_suggestion(cli, monkeypatch, capsys, lab_copy: Path):

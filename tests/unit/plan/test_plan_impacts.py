@@ -96,7 +96,7 @@ def test_sysctl_is_a_hot_reload(plan_of):
     p = plan_of("lab", lambda t: t + "os:\n  sysctl: {vm.swappiness: 1}\n")
     assert_carried(p, Impact.HOT_RELOAD, "spec", "os.sysctl.vm.swappiness")
     row = assert_carried(p, Impact.HOT_RELOAD, "artifact", "os/sysctl.conf")
-    assert "sysctl --system" in row.action
+    assert "sysctl -p" in row.action
 
 
 def test_slurm_partition_change_is_scontrol_reconfigure(plan_of):

@@ -54,7 +54,7 @@ def test_bmc_names_when_the_spec_has_a_bmc_network(stack):
 
 def test_every_host_gets_the_file(stack):
     (art,) = render_hosts(stack("lab"))
-    assert (art.path, art.dest, art.targets) == ("hosts/hosts", "/etc/hosts", "all")
+    assert (art.path, art.dest, art.roles, art.group) == ("hosts/hosts", "/etc/hosts", ("common",), "all")
 
 
 def test_rendering_twice_gives_identical_text(stack):

@@ -103,11 +103,18 @@ def test_zone_groups_partition_the_hosts_by_primary_zone(stack):
     assert "gpu0001" in z0 and "gpu1236" in z1
 
 
-def test_service_groups(stack):
-    inv = load(stack("ff2"))
-    assert list(group_hosts(inv, "sm_hosts")) == ["mgmt01", "mgmt03"]
-    assert list(group_hosts(inv, "slurm_controller")) == ["ctl01"]
-    assert list(group_hosts(load(stack("small")), "slurm_controller")) == ["mgmt01"]
+def test_service_groups_are_the_compilers_decision(stack):
+    """One group per Ansible role (what each play of site.yml targets), per subnet's SM and per profile."""
+    topo = stack("ff2")
+    inv = load(topo)
+    assert list(group_hosts(inv, "svc_opensm")) == ["mgmt01", "mgmt03"]
+    assert list(group_hosts(inv, "sm_z0")) == ["mgmt01"] and list(group_hosts(inv, "sm_z1")) == ["mgmt03"]
+    assert list(group_hosts(inv, "svc_slurm_controller")) == ["ctl01"]
+    assert list(group_hosts(load(stack("small")), "svc_slurm_controller")) == ["mgmt01"]
+    for name, hosts in topo.services.groups.items():
+        assert list(group_hosts(inv, name)) == list(hosts), name
+    assert set(group_hosts(inv, "svc_slurm_client")) == {h.name for h in topo.hosts if h.role == "login"}
+    assert "stor001" not in group_hosts(inv, "svc_munge")  # storage nodes run no Slurm daemon
 
 
 def test_group_vars_all(stack):
@@ -125,6 +132,8 @@ def test_group_vars_all(stack):
     assert v["ffinfra_sysctl"] == sysctl_settings(topo.spec)
     assert (v["ffinfra_nofile"], v["ffinfra_memlock"]) == (1000000, "unlimited")
     assert v["ansible_python_interpreter"] == "/usr/bin/python3"
+    # every role selects its files from the manifest with the groups the host is in
+    assert "manifest.json" in v["ffinfra_manifest"] and v["ffinfra_groups"] == "{{ group_names + ['all'] }}"
 
 
 def test_group_vars_per_node_group(stack):
@@ -153,7 +162,9 @@ def test_host_names_yaml_would_misread_stay_strings(edited):
 
 
 def test_everything_goes_to_the_operator(stack):
-    assert {(a.component, a.targets, a.dest) for a in render_inventory(stack("lab"))} == {("inventory", "operator", "")}
+    assert {(a.component, a.audience, a.dest) for a in render_inventory(stack("lab"))} == {
+        ("inventory", "operator", "")
+    }
 
 
 def test_rendering_twice_gives_identical_text(stack):

@@ -98,12 +98,13 @@ def test_no_files_for_profiles_without_gpus(stack):
     assert {a.path.split("/")[1] for a in render_nccl(stack("ff2"))} == {PROFILE}
 
 
-def test_targets_and_destinations(stack):
-    got = {(a.path, a.targets, a.dest) for a in render_nccl(stack("ff2"))}
+def test_the_role_common_installs_them_on_every_host_of_the_profile(stack):
+    got = {(a.path, a.roles, a.group, a.dest) for a in render_nccl(stack("ff2"))}
+    group = "profile_gpu_a100_pcie"
     assert got == {
-        (f"nccl/{PROFILE}/nccl.conf", f"profile:{PROFILE}", "/etc/nccl.conf"),
-        (f"nccl/{PROFILE}/topo.xml", f"profile:{PROFILE}", "/etc/nccl/topo.xml"),
-        (f"hfreduce/{PROFILE}/hfreduce.env", f"profile:{PROFILE}", "/etc/hfreduce/hfreduce.env"),
+        (f"nccl/{PROFILE}/nccl.conf", ("common",), group, "/etc/nccl.conf"),
+        (f"nccl/{PROFILE}/topo.xml", ("common",), group, "/etc/nccl/topo.xml"),
+        (f"hfreduce/{PROFILE}/hfreduce.env", ("common",), group, "/etc/hfreduce/hfreduce.env"),
     }
 
 

@@ -77,11 +77,11 @@ def test_nofile_above_the_kernel_default_raises_fs_nr_open(edited):
     assert "fs.nr_open" not in sysctl_settings(edited("small", lambda d: None).spec)
 
 
-def test_targets_and_destinations(stack):
-    got = {(a.path, a.targets, a.dest) for a in render_ostune(stack("lab"))}
+def test_the_role_common_installs_them_on_every_host(stack):
+    got = {(a.path, a.roles, a.group, a.dest) for a in render_ostune(stack("lab"))}
     assert got == {
-        ("os/sysctl.conf", "all", "/etc/sysctl.d/90-ffinfra.conf"),
-        ("os/limits.conf", "all", "/etc/security/limits.d/90-ffinfra.conf"),
+        ("os/sysctl.conf", ("common",), "all", "/etc/sysctl.d/90-ffinfra.conf"),
+        ("os/limits.conf", ("common",), "all", "/etc/security/limits.d/90-ffinfra.conf"),
     }
 
 

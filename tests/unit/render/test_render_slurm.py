@@ -255,12 +255,13 @@ def test_cpu_only_cluster_has_an_empty_gres_conf(stack):
 # --------------------------------------------------------------------------------------------- all three
 
 
-def test_artifacts_go_to_every_host_under_etc_slurm(stack):
+def test_every_slurm_role_installs_the_three_files_under_etc_slurm(stack):
     arts = render_slurm(stack("ff2"))
-    assert {(a.path, a.dest, a.targets) for a in arts} == {
-        ("slurm/slurm.conf", "/etc/slurm/slurm.conf", "all"),
-        ("slurm/gres.conf", "/etc/slurm/gres.conf", "all"),
-        ("slurm/topology.conf", "/etc/slurm/topology.conf", "all"),
+    roles = ("slurm_controller", "slurm_node", "slurm_client")
+    assert {(a.path, a.dest, a.roles, a.group) for a in arts} == {
+        ("slurm/slurm.conf", "/etc/slurm/slurm.conf", roles, "all"),
+        ("slurm/gres.conf", "/etc/slurm/gres.conf", roles, "all"),
+        ("slurm/topology.conf", "/etc/slurm/topology.conf", roles, "all"),
     }
 
 

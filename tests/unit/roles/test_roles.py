@@ -1,5 +1,6 @@
-"""The Ansible roles and playbooks: syntax, ansible-lint, the standard role layout, and which of the compiler's
-artifacts each host receives (evaluated by Ansible itself over the generated inventories, no SSH)."""
+"""The Ansible roles and playbooks: syntax, ansible-lint, the standard role layout, and which roles run where and
+which files they install (evaluated by Ansible itself over the generated inventories, no SSH): exactly the
+compiler's decision on every reference stack."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,16 @@ import yaml
 from ffinfra.apply import ansible as runner
 from ffinfra.compile import compile_stack
 from ffinfra.render.bundle import write_bundle
+from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
+from ffinfra.topology.services import ROLES
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[test]')")
 
 ROOT = Path(__file__).resolve().parents[3]
-ROLES = ["common", "munge", "slurm_controller", "slurm_node", "opensm", "bench_tools"]
 BIN = Path(sys.executable).parent
-# components each role installs; every component with an install path must be someone's
-COMPONENT_ROLES = {"slurm": ["slurm_controller", "slurm_node"], "opensm": ["opensm"]}
+STACKS = ["lab", "lab16", "small", "ff2", "ff2-single"]
 
 
 def ansible_env() -> dict[str, str]:
@@ -73,16 +75,25 @@ def test_role_layout(role: str) -> None:
         assert var.startswith(f"{role}_"), f"{role}: public variable {var} lacks the role prefix"
 
 
-def test_every_installed_component_has_a_role() -> None:
-    covered = set(role_defaults("common")["common_artifact_components"]) | set(COMPONENT_ROLES)
-    for stack in ("lab", "small", "ff2"):
+def test_every_installed_artifact_names_a_role_that_exists() -> None:
+    for stack in STACKS:
         topo = compile_stack(find_stack(stack)).topology
-        with_dest = {a.component for a in render_all(topo) if a.dest}
-        assert with_dest <= covered, f"{stack}: no role installs {sorted(with_dest - covered)}"
+        for a in render_all(topo):
+            if a.dest:
+                assert a.roles and set(a.roles) <= set(ROLES), f"{stack}: {a.path} names roles {a.roles}"
 
 
+def test_site_yml_has_one_play_per_role_on_its_service_group() -> None:
+    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    by_role = {p["roles"][0]["role"]: p["hosts"] for p in plays if p.get("roles")}
+    assert by_role == {r: f"svc_{r}" for r in ROLES}
+
+
+# Ansible itself evaluates each role's file selection (its defaults/main.yml) over the generated inventory, on one
+# host of every kind: the hosts each play runs on and the files each role installs there must be exactly the
+# compiler's decision (topology/services.py, render/placement.py), which state.json and the node suite read.
 PROBE = """
-- name: Evaluate the roles' artifact selection
+- name: Evaluate the roles' file selection
   hosts: all
   gather_facts: false
   tasks:
@@ -92,23 +103,65 @@ PROBE = """
     - name: Report
       ansible.builtin.debug:
         msg: >-
-          {{ {'common': common_artifacts | map(attribute='value.dest') | list,
-              'slurm': slurm_node_artifacts | map(attribute='value.dest') | list,
-              'opensm': opensm_artifacts | map(attribute='value.dest') | list,
+          {{ {'roles': group_names | select('match', '^svc_') | map('regex_replace', '^svc_', '') | list,
+              'files': {'common': common_files | map(attribute='value.dest') | list,
+                        'opensm': opensm_files | map(attribute='value.dest') | list,
+                        'slurm_controller': slurm_controller_files | map(attribute='value.dest') | list,
+                        'slurm_node': slurm_node_files | map(attribute='value.dest') | list,
+                        'slurm_client': slurm_client_files | map(attribute='value.dest') | list},
               'subnets': opensm_subnets, 'logs': opensm_log_files, 'engines': opensm_engines,
               'spool': slurm_node_spool_dir, 'state': slurm_controller_state_dir} | to_json }}
 """
+FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client")
 
 
-def test_hosts_receive_the_artifacts_their_targets_name(tmp_path: Path) -> None:
+def _one_host_of_each_kind(topo) -> list[str]:
+    seen: dict[tuple[object, ...], str] = {}
+    for h in topo.hosts:
+        s = topo.services.of(h.name)
+        seen.setdefault((s.roles, h.profile_name, h.name in topo.services.sm_hosts.values()), h.name)
+    return sorted(seen.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stack", STACKS)
+def test_ansible_selects_exactly_the_compilers_placement(stack: str, tmp_path: Path) -> None:
+    c = compile_stack(find_stack(stack))
+    artifacts = render_all(c.topology)
+    build, inv = tmp_path / "build", tmp_path / "inventory"
+    write_bundle(c.topology, artifacts, build)
+    write_bundle(c.topology, [replace(a, path=a.path.removeprefix("inventory/")) for a in artifacts
+                              if a.path.startswith("inventory/")], inv)  # fmt: skip
+    (tmp_path / "probe.yml").write_text(PROBE)
+    files = [str(ROOT / "roles" / r / "defaults" / "main.yml") for r in ROLES]
+    hosts = _one_host_of_each_kind(c.topology)
+    events: list[dict[str, Any]] = []
+    r = runner.run_playbook(
+        tmp_path / "probe.yml",
+        [inv],
+        {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files},
+        tmp_path / "run",
+        on_event=events.append,
+        limit=",".join(hosts),
+    )
+    assert r.ok, r.log_path.read_text()[-4000:]
+    got = {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
+    assert sorted(got) == hosts
+    placement = place(c.topology, artifacts)
+    for host in hosts:
+        want_roles = list(c.topology.services.of(host).roles)
+        assert sorted(got[host]["roles"]) == sorted(want_roles), host
+        for role in FILE_ROLES:
+            ansible = set(got[host]["files"][role]) if role in want_roles else set()
+            assert ansible == set(placement[host].get(role, {})), f"{stack} {host} {role}"
+
+
+def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:
     c = compile_stack(find_stack("small"))
     build = tmp_path / "build"
     write_bundle(c.topology, render_all(c.topology), build)
     (tmp_path / "probe.yml").write_text(PROBE)
-    files = [
-        str(ROOT / "roles" / r / "defaults" / "main.yml")
-        for r in ("common", "slurm_node", "slurm_controller", "opensm")
-    ]
+    files = [str(ROOT / "roles" / r / "defaults" / "main.yml") for r in ROLES]
     events: list[dict[str, Any]] = []
     r = runner.run_playbook(
         tmp_path / "probe.yml",
@@ -116,19 +169,11 @@ def test_hosts_receive_the_artifacts_their_targets_name(tmp_path: Path) -> None:
         {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files},
         tmp_path / "run",
         on_event=events.append,
-        limit="gpu001,stor01,mgmt01,login01",
+        limit="gpu001,mgmt01",
     )
     assert r.ok, r.log_path.read_text()[-4000:]
     got = {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
-    base = {"/etc/hosts", "/etc/sysctl.d/90-ffinfra.conf", "/etc/security/limits.d/90-ffinfra.conf"}
-    gpu_only = {"/etc/nccl.conf", "/etc/nccl/topo.xml", "/etc/hfreduce/hfreduce.env"}
-    slurm = ["/etc/slurm/gres.conf", "/etc/slurm/slurm.conf", "/etc/slurm/topology.conf"]
-    assert set(got["gpu001"]["common"]) == base | gpu_only
-    assert set(got["stor01"]["common"]) == base
-    assert got["gpu001"]["slurm"] == slurm and got["stor01"]["slurm"] == slurm
-    assert got["gpu001"]["opensm"] == [] and got["gpu001"]["subnets"] == []
-    assert got["mgmt01"]["subnets"] == ["z0"]
-    assert "/etc/opensm/z0/opensm.conf" in got["mgmt01"]["opensm"]
+    assert got["gpu001"]["subnets"] == [] and got["mgmt01"]["subnets"] == ["z0"]
     assert got["mgmt01"]["logs"] == {"z0": "/var/log/opensm-z0.log"}
     assert got["mgmt01"]["engines"] == {"z0": "ftree"}
     assert got["gpu001"]["spool"] == "/var/spool/slurmd"  # read from the rendered slurm.conf

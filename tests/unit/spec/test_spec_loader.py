@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import random
+import typing
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from ffinfra.errors import UserError
-from ffinfra.spec.load import LineMap, Location, SpecSyntaxError, load_yaml, load_yaml_text
+from ffinfra.spec.load import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    LineMap,
+    Location,
+    SpecSyntaxError,
+    load_yaml,
+    load_yaml_text,
+)
+from ffinfra.spec.models import ClusterSpec
 
 SPEC = """\
 # a comment
@@ -139,3 +152,106 @@ def test_alias_bombs_are_refused_not_expanded() -> None:
         prev = name
     err = _syntax_error(text)
     assert "more than" in str(err)
+
+
+# ------------------------------------------------------------------------------------------------- hostile files
+# Each is refused with a located FF-YAML-001 and a hint, never a RecursionError (which `ffinfra` would report as an
+# internal error, exit 70), and each bound is checked before the work it bounds.
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 5000 + "]" * 5000 + "\n",  # flow sequences, the issue's example
+        "a: " + "{b: " * 5000 + "1" + "}" * 5000 + "\n",  # flow mappings
+        "".join("  " * i + f"k{i}:\n" for i in range(400)) + "  " * 400 + "v: 1\n",  # block mappings
+        "a:\n" + "".join("  " * i + "-\n" for i in range(1, 400)) + "  " * 400 + "- 1\n",  # block sequences
+    ],
+    ids=["flow-seq", "flow-map", "block-map", "block-seq"],
+)
+def test_deep_nesting_is_refused_where_it_passes_the_limit(text: str) -> None:
+    err = _syntax_error(text)
+    assert f"nests more than {MAX_DEPTH} levels deep" in str(err)
+    assert "\n  hint: " in str(err)
+    assert err.location.line <= MAX_DEPTH + 1  # where the limit was passed, not the end of the file
+
+
+def _depth(data: object) -> int:
+    children = data.values() if isinstance(data, dict) else data if isinstance(data, list) else None
+    return 0 if children is None else 1 + max((_depth(c) for c in children), default=0)
+
+
+def test_nesting_up_to_the_limit_is_fine() -> None:
+    inner = MAX_DEPTH - 1  # the root mapping is the first level
+    data, _ = load_yaml_text("a: " + "[" * inner + "]" * inner + "\n", "c.yaml")
+    assert _depth(data) == MAX_DEPTH
+
+
+def test_anchors_nested_in_anchors_cannot_build_deep_data() -> None:
+    """Each anchor is shallow, but expanding the aliases would nest 8 × 8 = 64 levels."""
+    text = "a0: &a0 [[[[[[[[1]]]]]]]]\n"
+    for i in range(1, 8):
+        text += f"a{i}: &a{i} [[[[[[[[*a{i - 1}]]]]]]]]\n"
+    err = _syntax_error(text)
+    assert "levels deep" in str(err)
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    p = tmp_path / "cluster.yaml"
+    with p.open("wb") as f:
+        f.truncate(8 * 1024**3)  # 8 GiB, sparse: reading it all would take minutes and the memory
+    with pytest.raises(SpecSyntaxError) as info:
+        load_yaml(p, "stacks/x/cluster.yaml")
+    assert str(info.value).startswith(
+        f"stacks/x/cluster.yaml:1:1: error[FF-YAML-001] the spec is larger than {MAX_BYTES // 1024} KiB"
+    )
+    assert "hint: hostlists keep a spec short" in str(info.value)
+
+
+def test_a_file_at_the_size_limit_is_read(tmp_path: Path) -> None:
+    p = tmp_path / "cluster.yaml"
+    body = "name: x\n"
+    p.write_text(body + "#" * (MAX_BYTES - len(body) - 1) + "\n")
+    assert load_yaml(p)[0] == {"name": "x"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_binary_garbage_is_a_located_user_error(tmp_path: Path, seed: int) -> None:
+    p = tmp_path / "cluster.yaml"
+    p.write_bytes(random.Random(seed).randbytes(4096))
+    with pytest.raises(SpecSyntaxError, match=r"error\[FF-YAML-001\] not UTF-8 text: byte 0x"):
+        load_yaml(p)
+
+
+def test_windows_line_ends_count_lines_as_the_editor_shows_them(tmp_path: Path) -> None:
+    p = tmp_path / "cluster.yaml"
+    p.write_bytes(b"name: x\r\nfabric:\r\n  radix: 8\r\n  radix: 9\r\n")
+    with pytest.raises(SpecSyntaxError) as info:
+        load_yaml(p)
+    assert (info.value.location.line, info.value.location.col) == (4, 3)
+
+
+def test_a_wide_alias_bomb_stops_at_the_node_limit_with_a_hint() -> None:
+    text = "a: &a [" + ", ".join(["x"] * 1000) + "]\nb: &b [" + ", ".join(["*a"] * 1000) + "]\n"  # 10^6 nodes
+    err = _syntax_error(text)
+    assert f"more than {MAX_NODES:,} YAML nodes" in str(err) and "avoid aliases" in str(err)
+    assert err.location.line == 1  # inside the anchored list the aliases repeat
+
+
+def _schema_depth(tp: object) -> int:
+    """YAML nodes on the longest path from a value of type `tp` down to a scalar, both ends counted (as the loader
+    counts: a model, list or dict is one node, a scalar another)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return 1 + max(_schema_depth(f.annotation) for f in tp.model_fields.values())
+    if origin in (list, tuple, dict):
+        return 1 + max((_schema_depth(a) for a in args if a is not Ellipsis), default=1)
+    if origin is None or origin is typing.Literal:
+        return 1
+    return max(_schema_depth(a) for a in args)  # Optional, Union, Annotated: no node of their own
+
+
+def test_the_depth_limit_is_far_above_the_deepest_spec_key() -> None:
+    """hardware.<profile>.gpus.nvlink_pairs[i][j]: root, hardware, profile, gpus, the list, a pair, a number."""
+    assert _schema_depth(ClusterSpec) == 7
+    assert 4 * _schema_depth(ClusterSpec) <= MAX_DEPTH

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from ffinfra.compile import compile_stack
+from ffinfra.docs.spec_reference import _models
 from ffinfra.errors import SpecInvalid
 from ffinfra.spec.findings import Finding, Severity
-from ffinfra.spec.models import ClusterSpec, FabricSpec, ZoneSpec
-from ffinfra.spec.schema_errors import findings_from_validation_error, model_at
+from ffinfra.spec.models import ClusterSpec, FabricSpec, Model, ZoneSpec, refusal
+from ffinfra.spec.schema_errors import FINITE_HINT, findings_from_validation_error, model_at
 from ffinfra.stack import StackRef
 
 
@@ -44,7 +46,7 @@ def test_unknown_key_gets_did_you_mean_at_its_line(stack_text, spec_errors) -> N
 
 
 def test_unknown_nested_key_inside_a_flow_mapping(stack_text, spec_errors) -> None:
-    text = stack_text("lab").replace("{model: lab-x86_64,", "{modle: lab-x86_64,")
+    text = stack_text("lab").replace("{model: lab-x86_64,", "{modle: lab-x86_64,", 1)
     (f,) = spec_errors(text)
     assert f.path == ("hardware", "lab-node", "cpu", "modle")
     assert f.hint == "did you mean 'model'?"
@@ -138,7 +140,7 @@ def test_every_schema_error_is_reported_at_once(stack_text, spec_errors) -> None
     text = (
         stack_text("lab")
         .replace("radix: 4 ", "radix: four ")
-        .replace("memory_gb: 2\n", "memory_gb: two\n")
+        .replace("memory_gb: 2\n", "memory_gb: two\n", 1)
         .replace("  switch_model: lab-4port", "  switch_modle: lab-4port")
     )
     found = spec_errors(text)
@@ -179,3 +181,89 @@ def test_model_at_follows_models_lists_and_dicts() -> None:
     assert model_at(ClusterSpec, ("hardware", "any", "cpu")).__name__ == "CpuSpec"
     assert model_at(ClusterSpec, ("fabric", "radix")) is None
     assert model_at(ClusterSpec, ("nope",)) is None
+
+
+# ------------------------------------------------------------------------------------------------- numbers not finite
+# YAML reads .inf/.nan as floats and 1e999 (no dot) as a string; pydantic would coerce "inf", "nan", "1e999" into
+# floats. None of them is a number a spec can mean, so every float of every model refuses them.
+
+NOT_FINITE = [".inf", "-.inf", ".nan", ".NaN", "1.0e+999", "1e999", "-1e999", '"inf"', '"-Infinity"', "nan", "NaN"]
+# (path, value the lab may hold there) for a float of every kind: pass marks, ratios, sizes, bounded, optional
+FLOAT_FIELDS = [
+    ("acceptance", "line_rate_fraction"),
+    ("acceptance", "ib_write_bw_gbit"),
+    ("acceptance", "fio_read_gbyte"),
+    ("acceptance", "iperf3_gbit"),
+    ("fabric", "oversubscription"),
+    ("hardware", "lab-node", "nvme", "size_tb"),
+    ("storage", "ratio", "compute_per_storage"),
+]
+
+
+def _set(data: dict, path: tuple[str, ...], value: object) -> dict:
+    cur = data
+    for key in path[:-1]:
+        cur = cur.setdefault(key, {})
+    cur[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize("text", NOT_FINITE)
+@pytest.mark.parametrize("path", FLOAT_FIELDS, ids=".".join)
+def test_a_number_that_is_not_finite_is_refused_at_its_field(lab_dict, path: tuple[str, ...], text: str) -> None:
+    data = _set(lab_dict, path, yaml.safe_load(f"v: {text}")["v"])
+    with pytest.raises(ValidationError) as info:
+        ClusterSpec.model_validate(data)
+    (f,) = findings_from_validation_error(ClusterSpec, data, info.value)
+    assert (f.code, f.path) == ("FF-SPEC-001", path)
+    assert f.message.startswith("Input should be a finite number (got ")
+    assert f.hint == FINITE_HINT
+
+
+@pytest.mark.parametrize(
+    ("path", "text"),
+    [
+        (("fabric", "radix"), ".inf"),
+        (("fabric", "radix"), '"inf"'),
+        (("os", "nofile"), ".nan"),
+        (("os", "sysctl", "vm.x"), ".inf"),  # str | int: a float fits neither ("inf" in quotes is a fine string)
+        (("os", "sysctl", "vm.x"), ".nan"),
+    ],
+)
+def test_integers_and_mixed_values_refuse_them_too(lab_dict, path: tuple[str, ...], text: str) -> None:
+    data = _set(lab_dict, path, yaml.safe_load(f"v: {text}")["v"])
+    with pytest.raises(ValidationError) as info:
+        ClusterSpec.model_validate(data)
+    found = findings_from_validation_error(ClusterSpec, data, info.value)
+    assert found and all((f.code, f.path) == ("FF-SPEC-001", path) for f in found)
+
+
+def test_every_model_of_the_schema_refuses_numbers_that_are_not_finite() -> None:
+    """Once, in the shared base: a model added later inherits it, and this test fails if one opts out."""
+    models = _models(ClusterSpec)
+    assert len(models) > 25
+    assert [m.__name__ for m in models if m.model_config.get("allow_inf_nan", True)] == []
+    assert all(issubclass(m, Model) for m in models)
+
+
+# ------------------------------------------------------------------------------------------------- refusals with a code
+
+
+def test_a_refusal_becomes_a_finding_of_its_own_code_below_the_field(lab_dict) -> None:
+    """models.refusal(): a validator that knows better than FF-SPEC-001 names its code, hint and sub-path."""
+    lab_dict["nodes"]["compute"]["hostnames"] = "cn[000001-060000]"
+    lab_dict["nodes"]["storage"]["hostnames"] = "st[000001-060000]"
+    with pytest.raises(ValidationError) as info:
+        ClusterSpec.model_validate(lab_dict)
+    (f,) = findings_from_validation_error(ClusterSpec, lab_dict, info.value)
+    assert (f.code, f.path) == ("FF-NODE-011", ("nodes", "storage", "hostnames"))
+    assert (
+        f.message
+        == "the node groups up to 'storage' name 120,000 hosts, more than the 100,000 ffinfra takes in one spec"
+    )
+    assert f.hint.startswith("look for a typo in the range")
+
+
+def test_braces_in_a_refused_value_are_not_format_fields() -> None:
+    err = refusal("FF-X-001", "a {b} {0} c")
+    assert err.message() == "a {b} {0} c"

@@ -41,7 +41,9 @@ def test_an_uncabled_host_port(compiled_stack) -> None:
     h = topo.hosts[0]
     broken = replace(h, ports=tuple(replace(p, leaf="", leaf_port=0) for p in h.ports))
     hosts = (broken, *topo.hosts[1:])
-    assert "FF-TOPO-004" in codes(Topology(topo.spec, topo.zones, hosts, topo.switches, topo.links, topo.subnets))
+    assert "FF-TOPO-004" in codes(
+        Topology(topo.spec, topo.zones, hosts, topo.switches, topo.links, topo.subnets, topo.services)
+    )
 
 
 def test_roles_piled_on_one_leaf(compiled_stack) -> None:

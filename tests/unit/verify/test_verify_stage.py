@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from ffinfra.analysis.opensm_log import conf_value
 from ffinfra.compile import compile_stack
 from ffinfra.errors import OperationalError
 from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
-from ffinfra.verify.opensm_run import conf_value
 from ffinfra.verify.stage import stage
 
 PATH_KEYS = (

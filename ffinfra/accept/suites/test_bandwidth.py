@@ -1,0 +1,130 @@
+"""bandwidth suite: node-to-node bandwidth in pairing rounds that load every leaf uplink, against the pass mark;
+all_reduce_perf busbw where the nodes have GPUs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from ffinfra.accept import bandwidth as bw
+from ffinfra.analysis.parsers import ParseError
+from ffinfra.analysis.parsers.nccl_tests import parse_nccl_tests
+from ffinfra.topology.thresholds import Threshold
+
+
+@dataclass
+class BandwidthRun:
+    tool: str
+    threshold: Threshold | None
+    results: list[bw.DirectionResult]
+    suspect_nodes: dict[str, str]  # node → why
+    suspect_uplinks: list[str]
+
+
+def _tool(cluster) -> str:
+    if cluster.sim:
+        return "iperf3"  # the lab's HCAs live in ibsim: no RDMA data path
+    first = cluster.topo.hosts_with_role("compute")[0].name
+    r = cluster.sh(first, "ls /sys/class/infiniband 2>/dev/null | grep -q . && command -v ib_write_bw")
+    return "ib_write_bw" if r.ok else "iperf3"
+
+
+@pytest.fixture(scope="module")
+def run(cluster, say) -> BandwidthRun:
+    tool = _tool(cluster)
+    mark = cluster.thresholds.get(tool)
+    seconds = 1 if cluster.ctx.quick else 3
+    results = bw.measure(cluster, tool, seconds, mark.value if mark else None, cluster.repeats, say)
+    nodes, links = bw.suspects(results, mark.value if mark else None)
+    return BandwidthRun(tool, mark, results, nodes, links)
+
+
+def test_round(cluster, evidence, run, bw_round):
+    """Every direction of this round reaches the pass mark (best of the repeats)."""
+    mine = [r for r in run.results if r.d.round == bw_round]
+    if not mine:
+        pytest.skip(f"round {bw_round} has no pairs")
+    failing = []
+    for r in mine:
+        m = evidence.measure(
+            run.tool,
+            r.d.key,
+            r.best,
+            "Gb/s",
+            run.threshold,
+            samples=r.samples,
+            a=r.d.src.host,
+            b=r.d.dst.host,
+            round=bw_round,
+            uplinks=r.uplinks,
+            leaf_a=r.d.src.leaf,
+            leaf_b=r.d.dst.leaf,
+        )
+        if m.ok is False:
+            runs = ", ".join(f"{s:.2f}" for s in r.samples) or "no result: " + "; ".join(r.errors)[:200]
+            via = f" via {', '.join(r.uplinks)}" if r.uplinks else ""
+            failing.append(f"{r.d.key} {r.best or 0:.2f} Gb/s < {m.threshold:g} ({runs}){via}")
+    evidence.note(f"tool {run.tool}; pairs {', '.join(r.d.key for r in mine)}")
+    if failing:
+        involved = {h for r in mine for h in (r.d.src.host, r.d.dst.host)}
+        nodes = {n: why for n, why in run.suspect_nodes.items() if n in involved}
+        links = [u for u in run.suspect_uplinks if any(u in r.uplinks for r in mine)]
+        evidence.blame(*nodes, *links)
+        who = (
+            "; " + "; ".join(f"suspect node {n}: {why}" for n, why in nodes.items())
+            if nodes
+            else f"; suspect uplink {', '.join(links)} (only directions over it are slow)"
+            if links
+            else ""
+        )
+        pytest.fail(f"round {bw_round}: {len(failing)} of {len(mine)} below the pass mark: " + "; ".join(failing) + who)
+
+
+def test_every_leaf_uplink_exercised(cluster, evidence, run):
+    """The directions measured crossed every uplink of every leaf that has benchmark nodes (ftree's model)."""
+    topo = cluster.topo
+    role = {h.name: h.role for h in topo.hosts}
+    crossed = {u for r in run.results for u in r.uplinks}
+    want = [
+        f"{leaf.name}#{k}"
+        for z in topo.zones
+        if len(topo.switches_in(z.name, "leaf")) > 1
+        for leaf in topo.switches_in(z.name, "leaf")
+        if any(role[p.host] in bw.BENCH_ROLES for p in topo.ports_by_leaf[leaf.name])
+        for k in range(z.uplinks)
+    ]
+    evidence.measure("uplinks_exercised", "this run", len(crossed & set(want)), f"of {len(want)} uplinks")
+    idle = [u for u in want if u not in crossed]
+    if idle:
+        evidence.blame(*idle)
+        pytest.fail(f"no measured direction crossed {', '.join(idle)}")
+
+
+def test_nccl_all_reduce(cluster, evidence):
+    """all_reduce_perf across the compute nodes (one rank per GPU) reaches the busbw pass mark."""
+    topo = cluster.topo
+    compute = topo.hosts_with_role("compute")
+    gpus = topo.profile(compute[0]).gpus if compute else None
+    if gpus is None:
+        pytest.skip("the compute nodes have no GPUs")
+    n = min(len(compute), 2 if cluster.ctx.quick else len(compute))
+    cmd = f"srun -N{n} --ntasks-per-node={gpus.count} --gpus-per-task=1 all_reduce_perf -b 8 -e 1G -f 2 -g 1 -c 1 -n 20"
+    r = cluster.sh(cluster.controller, cmd, timeout=900)
+    try:
+        rep = parse_nccl_tests(r.stdout)
+    except ParseError as e:
+        pytest.fail(f"all_reduce_perf on {n} nodes: {r.brief()} ({e})")
+    busbw = max((row.out_of_place.busbw for row in rep.rows), default=None)
+    m = evidence.measure(
+        "nccl_all_reduce_busbw", f"{n} nodes", busbw, "GB/s", cluster.thresholds.get("nccl_all_reduce_busbw")
+    )
+    if rep.out_of_bounds or any(row.out_of_place.wrong for row in rep.rows):
+        pytest.fail(f"all_reduce_perf reported wrong results on {', '.join(rep.hosts)}")
+    if m.ok is False:
+        pytest.fail(f"all_reduce_perf busbw {busbw:.2f} GB/s < {m.threshold:g} GB/s on {', '.join(rep.hosts)}")
+
+
+def test_hfreduce_allreduce(cluster):
+    """HFReduce's own benchmark (arrives with the HFReduce build issue)."""
+    pytest.skip("HFReduce is not built by ffinfra yet: its benchmark joins this suite with the HFReduce issue")

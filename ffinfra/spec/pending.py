@@ -1,0 +1,72 @@
+"""Spec fields that ffinfra accepts but does not use yet, each with the issue that will put it to use.
+
+The schema describes the whole cluster, ahead of what ffinfra builds. A value nobody reads must not look as if it had
+taken effect, so every field listed here that a spec sets gets a note (FF-SPEC-002) at its line, and the spec
+reference marks it. A test (tests/unit/spec/test_spec_pending.py) fails when a field of the models is neither read
+by the code that builds, deploys or judges the cluster, nor listed here (or in NO_EFFECT_BY_DESIGN).
+When an issue puts a field to use, it removes the field's row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from ffinfra.spec.models import (
+    ClusterSpec,
+    GpuSpec,
+    HardwareProfile,
+    NicSpec,
+    NvmeSpec,
+    ProvisioningSpec,
+    SchedulerSpec,
+    ThreeFsSpec,
+    UpgradesSpec,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    number: int
+    brings: str  # what ffinfra gains with it
+
+
+THREEFS = Issue(12, "3FS deployment")
+HFREDUCE = Issue(13, "HFReduce")
+ROLLING = Issue(14, "rolling upgrades")
+BARE_METAL = Issue(15, "bare-metal provisioning")
+
+
+# model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
+PENDING: dict[type[BaseModel], dict[str, Issue]] = {
+    ThreeFsSpec: {
+        # `enabled` is in use: it gates the storage checks and the 3FS read pass mark
+        "cluster_id": THREEFS,
+        "replication": THREEFS,  # FF-STO-002 checks it against the storage nodes; no chain is built with it
+        "chain_table_type": THREEFS,
+        "chunk_size_kib": THREEFS,
+        "stripe_size": THREEFS,
+        "targets_per_disk": THREEFS,
+        "shuffle_method": THREEFS,
+        "mountpoint": THREEFS,
+        "mgmtd_hosts": THREEFS,  # FF-STO-005 checks the names; no service is placed on them
+        "meta_hosts": THREEFS,
+    },
+    GpuSpec: {"root_ports": HFREDUCE},  # GPUs sharing a PCIe root port share its bandwidth (paper §IV-D3)
+    NicSpec: {"netdev": HFREDUCE},  # the interface HFReduce's TCP transport and IPoIB bind to
+    UpgradesSpec: {"max_unavailable": ROLLING},
+    ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
+}
+
+# Fields with no effect to wait for: for people reading the spec, or a choice the schema allows only one value of.
+NO_EFFECT_BY_DESIGN: dict[type[BaseModel], dict[str, str]] = {
+    ClusterSpec: {"version": "the format version: the schema accepts only 1"},
+    SchedulerSpec: {"kind": "Slurm is the only scheduler: the schema accepts only slurm"},
+    HardwareProfile: {"description": "for people reading the spec"},
+    NvmeSpec: {"model": "for people reading the spec"},
+}
+
+
+def pending_issue(model: type[BaseModel], field: str) -> Issue | None:
+    return PENDING.get(model, {}).get(field)
