@@ -3,11 +3,11 @@
     sudo .venv/bin/python bench/lab_up.py                 # lab and lab16
     sudo .venv/bin/python bench/lab_up.py --stacks lab    # one stack
 
-For each stack: `ffinfra down` (so the first run starts from nothing: no nodes; secrets are kept), then
-`ffinfra up` (timed, phases from the run's summary.json), then `ffinfra up` again (timed: nothing changed, so Ansible
-is skipped after the live file check), then `ffinfra up --force` (timed: Ansible runs and must report 0 changed),
-then `ffinfra down` (timed). Each stack is copied into a temporary stacks/ folder (FFINFRA_STACKS),
-so the working tree's stacks/ are not touched.
+For each stack, each step timed: `ffinfra up` from nothing (phases from the run's summary.json); `ffinfra up`
+again (nothing changed: Ansible is skipped after the live file and daemon probe); `ffinfra up --force` (Ansible
+runs and must report 0 changed); a repair (slurmctld stopped and slurm.conf edited by hand on a compute node: only
+their roles run, on those hosts); a partition change (a hot reload: `scontrol reconfigure`); `ffinfra down`. Each
+stack is copied into a temporary stacks/ folder (FFINFRA_STACKS), so the working tree's stacks/ are not touched.
 """
 
 from __future__ import annotations
@@ -37,6 +37,15 @@ def _summary(stack_dir: Path) -> dict:
     return json.loads((last / "summary.json").read_text())
 
 
+def _controller_and_node(stack_dir: Path) -> tuple[str, str]:
+    sys.path.insert(0, str(ROOT))
+    from ffinfra.compile import compile_stack
+    from ffinfra.stack import find_stack
+
+    services = compile_stack(find_stack(str(stack_dir))).topology.services
+    return services.slurm_controller, services.slurm_nodes[0]
+
+
 def bench(stack: str, work: Path) -> dict:
     stacks = work / "stacks"
     (stacks / stack).mkdir(parents=True)
@@ -60,6 +69,18 @@ def bench(stack: str, work: Path) -> dict:
             forced_s=round(forced, 1),
             forced_changed=s3["changed"],
         )
+        ctl, node = _controller_and_node(stacks / stack)
+        for host, cmd in ((ctl, "kill $(pgrep -x slurmctld)"), (node, "echo '# edit' >> /etc/slurm/slurm.conf")):
+            _ffinfra(["exec", stack, host, "--", "sh", "-c", cmd], env, work)
+        repair, r = _ffinfra(["up", stack], env, work)
+        if r.returncode != 0:
+            raise SystemExit(f"{stack}: repair failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        spec = stacks / stack / "cluster.yaml"
+        spec.write_text(spec.read_text().replace("partitions:\n      - {name: ", "partitions:\n      - {name: x"))
+        partition, r = _ffinfra(["up", stack], env, work)
+        if r.returncode != 0:
+            raise SystemExit(f"{stack}: partition change failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        out.update(repair_s=round(repair, 1), partition_s=round(partition, 1))
         out.update(
             first_s=round(first, 1),
             first_phases=s1["phase_seconds"],
@@ -92,12 +113,14 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     print(
-        f"{'stack':8} {'nodes→green':>12} {'re-run':>8} {'speedup':>8} {'forced re-run':>14} {'changed':>8} {'down':>6}"
+        f"{'stack':8} {'nodes→green':>12} {'re-run':>8} {'speedup':>8} {'forced re-run':>14} {'changed':>8} "
+        f"{'repair':>8} {'partition':>10} {'down':>6}"
     )
     for r in results:
         print(
             f"{r['stack']:8} {r['first_s']:>10.1f} s {r['rerun_s']:>6.1f} s {r['speedup']:>7.1f}x "
-            f"{r['forced_s']:>12.1f} s {r['forced_changed']:>8} {r['down_s']:>4.1f} s"
+            f"{r['forced_s']:>12.1f} s {r['forced_changed']:>8} {r['repair_s']:>6.1f} s {r['partition_s']:>8.1f} s "
+            f"{r['down_s']:>4.1f} s"
         )
         print(f"         first: {r['first_phases']}\n         re-run: {r['rerun_phases']}")
 

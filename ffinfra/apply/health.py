@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ffinfra.analysis.opensm_log import configured_engine, log_command, parse_opensm_log, sweep_problems
-from ffinfra.apply.probe import probe_hosts
+from ffinfra.apply.probe import HostProbe, probe_hosts
 from ffinfra.render.artifact import Artifact
 from ffinfra.runtime.ssh import Remote
 from ffinfra.topology.model import Topology
@@ -43,9 +43,22 @@ def _sh(remote: Remote, host: str, cmd: str, timeout: float = 30) -> tuple[int, 
     return r.rc, (r.stdout + r.stderr).strip()
 
 
-def check_daemons(remote: Remote, topo: Topology, sim: bool, log: Log, grace: float = DAEMON_GRACE_S) -> Check:
+def check_daemons(
+    remote: Remote,
+    topo: Topology,
+    sim: bool,
+    log: Log,
+    grace: float | None = None,
+    known: Mapping[str, HostProbe] | None = None,
+) -> Check:
+    """`known`: probes taken a moment ago (the fast path's); when they saw every daemon, nothing is asked again.
+    A daemon the playbook just started gets `grace` seconds (DAEMON_GRACE_S) to show."""
+    grace = DAEMON_GRACE_S if grace is None else grace
     want = {h: [d.process for d in s.daemons_on(sim)] for h, s in topo.services.hosts.items()}
     t0 = time.monotonic()
+    if known is not None and set(known) >= set(want) and all(not known[h].missing_daemons for h in want):
+        n = sum(len(v) for v in want.values())
+        return Check("daemons", True, f"{n} daemons running on {len(want)} hosts (probed before apply)")
     while True:
         probes = probe_hosts(remote, {}, want)
         bad = [p for p in probes.values() if not p.healthy]
@@ -158,8 +171,15 @@ def check_opensm(
     return checks
 
 
-def verify_stack(remote: Remote, topo: Topology, artifacts: list[Artifact], sim: bool, log: Log) -> list[Check]:
-    checks = [check_daemons(remote, topo, sim, log)]
+def verify_stack(
+    remote: Remote,
+    topo: Topology,
+    artifacts: list[Artifact],
+    sim: bool,
+    log: Log,
+    known: Mapping[str, HostProbe] | None = None,
+) -> list[Check]:
+    checks = [check_daemons(remote, topo, sim, log, known=known)]
     if not checks[0].ok:
         skipped = "skipped: a daemon is not running (see daemons)"
         checks += [Check(name, False, skipped) for name in ("slurmctld", "slurm-idle", "srun")]

@@ -28,7 +28,7 @@ from ffinfra.apply.build import project_root, require_writable_stack, write_buil
 from ffinfra.apply.converge import Decision, decide, inputs_digest
 from ffinfra.apply.events import Reporter
 from ffinfra.apply.health import Check, verify_stack
-from ffinfra.apply.probe import probe_hosts
+from ffinfra.apply.probe import HostProbe, probe_hosts
 from ffinfra.apply.provider import Provider, nodes_from_topology
 from ffinfra.apply.providers import fabric_is_simulated, get_provider
 from ffinfra.apply.record import placement_mismatch, record_hosts
@@ -106,6 +106,8 @@ class _Run:
     build_dir: Path
     inv_dir: Path
     endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    remote: Remote | None = None  # one SSH connection per node, from provision to the end of the run
+    probes: dict[str, HostProbe] | None = None  # what the fast path found on the nodes
     artifacts: list[Artifact] = field(default_factory=list)
     placement: Placement = field(default_factory=dict)
 
@@ -158,6 +160,8 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
                 r.result.ok = applied
             return _finish(r)
         finally:
+            if r.remote is not None:
+                r.remote.close()
             run.close()
 
 
@@ -173,6 +177,7 @@ def _provision(r: _Run) -> bool:
         r.endpoints = r.provider.create(nodes_from_topology(r.c.topology), r.secrets.dir, progress)
         r.secrets.write_known_hosts(r.endpoints.values())
         r.secrets.write_ssh_config(r.endpoints.values())
+        r.remote = r.secrets.remote(r.endpoints.values())
     except OperationalError as exc:
         r.log("provision", f"FAILED: {exc}")
         r.result.failure = Failure("provision", "", "create nodes", str(exc), r.run.log_path("provision"))
@@ -236,21 +241,21 @@ def _apply(r: _Run) -> bool:
         {h: e.address for h, e in r.endpoints.items()},
         extra_vars,
     )
-    # The files the plan judged reloadable: the roles reload their daemon for exactly these (not in the digest:
-    # the change itself is, through the files' hashes).
+    # Not in the digest: the files the plan judged reloadable (the roles reload their daemon for exactly these)
+    # and whether destructive changes are allowed; the change itself is in it, through the files' hashes.
     extra_vars["ffinfra_reload_only"] = reload_only(r.result.plan)
-    remote = Remote(r.endpoints.values(), r.secrets.operator_key, r.secrets.known_hosts)
+    extra_vars["ffinfra_allow_destructive"] = r.opts.allow_destructive
+    assert r.remote is not None
     try:
-        probes = None
         digest_matches = digest == r.state.applied_digest
         if digest_matches and not r.opts.force and not r.opts.tags:
             daemons = {h: [d.process for d in s.daemons_on(sim)] for h, s in topo.services.hosts.items()}
-            probes = probe_hosts(remote, installed_files(r.placement), daemons)
+            r.probes = probe_hosts(r.remote, installed_files(r.placement), daemons)
         decision = decide(
             force=r.opts.force,
             tags=r.opts.tags,
             digest_matches=digest_matches,
-            probes=probes,
+            probes=r.probes,
             placement=r.placement,
             services=topo.services,
         )
@@ -265,8 +270,8 @@ def _apply(r: _Run) -> bool:
             return True
         r.say("apply", f"running {assets.playbook('site.yml').name}: {decision.reason}")
         pr = _run_playbook(r, decision, extra_vars, conn)
+        r.probes = None  # the playbook may have changed what they saw
     finally:
-        remote.close()
         r.result.phase_seconds["apply"] = time.monotonic() - t
     return _account(r, pr, decision, digest)
 
@@ -310,6 +315,9 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str) -> bo
     for h, hr in pr.per_host.items():
         r.result.per_host[h] = (hr.ok, hr.changed)
         r.reporter.host(h, "apply", "ok" if hr.healthy else "failed", "done" if hr.healthy else (hr.failed_task or ""))
+    for h in order:
+        if h not in touched:
+            r.reporter.host(h, "apply", "ok", "unchanged")
     r.log("apply", f"playbook ok={pr.ok} changed={pr.changed}; ansible log {pr.log_path}")
     bad = [h for h in order if h in pr.per_host and not pr.per_host[h].healthy]
     good = [h for h in touched if h in pr.per_host and pr.per_host[h].healthy]
@@ -359,12 +367,9 @@ def _remember(r: _Run, digest: str) -> None:
 def _verify(r: _Run) -> None:
     t = time.monotonic()
     r.reporter.phase("verify")
-    remote = Remote(r.endpoints.values(), r.secrets.operator_key, r.secrets.known_hosts)
-    try:
-        sim = fabric_is_simulated(r.opts.provider)
-        checks = verify_stack(remote, r.c.topology, r.artifacts, sim, lambda s: r.log("verify", s))
-    finally:
-        remote.close()
+    assert r.remote is not None
+    sim = fabric_is_simulated(r.opts.provider)
+    checks = verify_stack(r.remote, r.c.topology, r.artifacts, sim, lambda s: r.log("verify", s), r.probes)
     r.result.checks = checks
     for ch in checks:
         r.reporter.line(f"{'✓' if ch.ok else '✗'} {ch.name}: {ch.detail}")

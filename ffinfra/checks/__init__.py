@@ -80,6 +80,7 @@ CODE_DOCS = {
     "FF-SCHED-001": "Slurm partitions name existing node groups",
     "FF-SCHED-002": "at most one default Slurm partition",
     "FF-SCHED-003": "a controller node exists for slurmctld",
+    "FF-SCHED-004": "Slurm partitions name compute groups (other roles run no slurmd)",
     "FF-SPEC-002": "a field the spec sets that ffinfra does not use yet, with the issue that will (note)",
     "FF-STO-002": "at least `replication` storage nodes (3FS chains)",
     "FF-STO-003": "storage profiles have NVMe disks for 3FS targets",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ffinfra.checks.registry import CheckContext, rule
-from ffinfra.spec.findings import Finding, error
+from ffinfra.spec.findings import Finding, error, warning
 
 
 @rule("FF-SCHED-001", "FF-SCHED-002", "FF-SCHED-003")
@@ -35,3 +35,19 @@ def slurm_layout(ctx: CheckContext) -> Iterator[Finding]:
             "no controller or management node to run slurmctld",
             "add a node group with role controller or set scheduler.slurm.controller",
         )
+
+
+@rule("FF-SCHED-004")
+def partition_roles(ctx: CheckContext) -> Iterator[Finding]:
+    """Partitions name groups whose hosts are Slurm nodes (compute role): other hosts run no slurmd."""
+    for i, part in enumerate(ctx.spec.scheduler.slurm.partitions):
+        for j, g in enumerate(part.groups):
+            group = ctx.spec.nodes.get(g)
+            if group is not None and group.role != "compute":
+                yield warning(
+                    "FF-SCHED-004",
+                    ("scheduler", "slurm", "partitions", i, "groups", j),
+                    f"group {g!r} has role {group.role}: only compute nodes run slurmd, so partition "
+                    f"{part.name!r} gets none of its hosts",
+                    "name compute groups only, or give the group role compute",
+                )

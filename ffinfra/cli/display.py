@@ -93,12 +93,10 @@ class UpDisplay:
         self._print(text)
 
     def plan(self, plan: Plan) -> None:
-        self._print(headline(plan))
         if plan.changed and (plan.impact > Impact.NOOP or plan.refused):
-            if self.live:
-                print_table(plan, self.live.console)
-            else:
-                print_table(plan, self.console)
+            print_table(plan, self.live.console if self.live else self.console)  # the table ends with the headline
+        else:
+            self._print(headline(plan))
 
 
 def summary_table(rows: list[HostView], per_host: dict[str, tuple[int, int]]) -> Table:

@@ -18,7 +18,7 @@ from ansible.plugins.callback import CallbackBase
 DOCUMENTATION = """
     name: ffinfra_events
     type: stdout
-    short_description: one JSON line per task result (ffinfra apply)
+    short_description: one JSON line per task result (ffinfra up)
     description:
       - Prints one JSON object per line for playbook, play and task starts, every host result and the recap.
 """

@@ -4,6 +4,8 @@ ansible-playbook through the ffinfra_events callback (no SSH: connection local).
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +272,31 @@ def test_tags_select_tasks(tmp_path: Path) -> None:
 def test_a_missing_playbook_is_an_operational_error(tmp_path: Path) -> None:
     with pytest.raises(OperationalError):
         runner.run_playbook(tmp_path / "nope.yml", [], {}, tmp_path / "run")
+
+
+def test_the_deadline_ends_a_run_that_prints_nothing(tmp_path: Path) -> None:
+    """A task hung on a node prints nothing: the deadline must still end the run (and its process group)."""
+    (tmp_path / "play.yml").write_text(
+        "- name: P\n  hosts: h1\n  gather_facts: false\n  tasks:\n"
+        "    - name: Hang quietly\n      ansible.builtin.command: sleep 617\n"
+    )
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "hosts.yml").write_text(INVENTORY)
+    t0 = time.monotonic()
+    with pytest.raises(OperationalError, match=r"ran past 3 s"):
+        runner.run_playbook(tmp_path / "play.yml", [inv], {}, tmp_path / "run", timeout_s=3)
+    # Not a speed check: a deadline checked only when output arrives would have raised too, but after the task's
+    # 617 s. Ended by the deadline, the run and the task's process are gone long before.
+    assert time.monotonic() - t0 < 300
+    assert subprocess.run(["pgrep", "-fx", "sleep 617"], capture_output=True, check=False).returncode == 1
+
+
+def test_installed_artifacts_come_from_the_roles_install_results() -> None:
+    events = [
+        {"event": "result", "host": "cn01", "role": "common", "status": "changed", "artifacts": ["hosts/hosts"]},
+        {"event": "result", "host": "cn01", "role": "common", "status": "ok", "artifacts": ["os/sysctl.conf"]},
+        {"event": "result", "host": "cn01", "role": "slurm_node", "status": "failed", "artifacts": ["slurm/x"]},
+        {"event": "result", "host": "cn02", "role": "common", "status": "ok"},
+    ]
+    assert runner.installed_artifacts(events) == {"cn01": {"common": {"hosts/hosts", "os/sysctl.conf"}}}

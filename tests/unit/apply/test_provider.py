@@ -87,3 +87,20 @@ def test_ansible_reaches_the_nodes_with_host_keys_checked(tmp_path: Path) -> Non
     assert v["ansible_ssh_common_args"] == f"-F {s.ssh_config.resolve()}"
     assert v["ansible_host_key_checking"] is True
     assert "StrictHostKeyChecking=no" not in str(v)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="creates a real network namespace (root)")
+def test_leftovers_names_the_hashed_namespaces_of_a_long_stack_name(tmp_path: Path, lab) -> None:
+    """`down` checks leftovers by name, not by prefix: a long stack name hashes its namespace names."""
+    import subprocess
+
+    stack = "a-very-long-stack-name-indeed"
+    ns = netns_name(stack, "cn01")
+    assert not ns.startswith(f"ff-{stack}-")
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        left = LabProvider(stack, tmp_path / "lab", lab).leftovers()
+        assert left == [f"netns {ns} (cn01)"]
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+    assert LabProvider(stack, tmp_path / "lab", lab).leftovers() == []

@@ -629,6 +629,14 @@ CASES: list[Case] = [
         "default",
     ),
     Case(
+        "partition-names-a-storage-group",
+        "FF-SCHED-004",
+        W,
+        (("groups: [compute]", "groups: [compute, storage]"),),
+        "[compute, storage]",
+        "storage",
+    ),
+    Case(
         "controller-not-a-node",
         "FF-SCHED-003",
         E,

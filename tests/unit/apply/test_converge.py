@@ -1,0 +1,79 @@
+"""Whether `up` runs Ansible, and which roles on which hosts (apply/converge.py): the cost of an apply follows what
+is off on the nodes, and nothing off means nothing runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from ffinfra.apply.converge import decide, inputs_digest, roles_to_repair
+from ffinfra.apply.probe import HostProbe
+from ffinfra.render.placement import place
+from ffinfra.render.targets import render_all
+
+
+@pytest.fixture(scope="module")
+def lab(compiled_stack):
+    topo = compiled_stack("lab").topology
+    return topo, place(topo, render_all(topo))
+
+
+def _decide(lab, **kw):
+    topo, placement = lab
+    args = {"force": False, "tags": None, "digest_matches": True, "probes": {}, "placement": placement}
+    return decide(**(args | kw), services=topo.services)
+
+
+def test_nothing_off_means_ansible_does_not_run(lab):
+    d = _decide(lab, probes={h: HostProbe(h) for h in lab[1]})
+    assert not d.run and "every daemon runs" in d.reason
+
+
+def test_force_tags_and_changed_inputs_run_every_role(lab):
+    assert _decide(lab, force=True).run and _decide(lab, force=True).tags is None
+    d = _decide(lab, tags=["opensm"])
+    assert d.run and d.tags == ["opensm"] and d.limit is None
+    d = _decide(lab, digest_matches=False, probes=None)
+    assert d.run and d.tags is None and d.limit is None and "inputs changed" in d.reason
+
+
+def test_a_stopped_daemon_runs_only_its_role_on_its_host(lab):
+    probes = {h: HostProbe(h) for h in lab[1]} | {"ctl01": HostProbe("ctl01", missing_daemons=["slurmctld"])}
+    d = _decide(lab, probes=probes)
+    assert d.run and d.tags == ["slurm_controller"] and d.limit == ["ctl01"]
+    assert d.repairs == {"ctl01": ["slurmctld not running"]}
+
+
+def test_a_hand_edited_file_runs_the_role_that_installs_it(lab):
+    probes = {
+        "cn01": HostProbe("cn01", drifted=[("/etc/slurm/gres.conf", "changed")]),
+        "st02": HostProbe("st02", drifted=[("/etc/hosts", "missing")]),
+        "login01": HostProbe("login01", missing_daemons=["munged"]),
+    }
+    d = _decide(lab, probes=probes)
+    assert d.tags == ["common", "munge", "slurm_node"] and d.limit == ["cn01", "login01", "st02"]
+
+
+def test_an_unreadable_node_gets_every_role_it_runs(lab):
+    topo, placement = lab
+    p = HostProbe("ctl01", error="SSH refused")
+    assert roles_to_repair(p, placement, topo.services) == set(topo.services.of("ctl01").roles)
+    d = _decide(lab, probes={"ctl01": p})
+    assert d.limit == ["ctl01"] and "slurm_controller" in d.tags and "opensm" in d.tags
+
+
+def test_the_digest_follows_files_roles_secrets_addresses_and_extra_vars(lab, tmp_path):
+    _, placement = lab
+    roles = tmp_path / "roles"
+    (roles / "x" / "tasks").mkdir(parents=True)
+    (roles / "x" / "tasks" / "main.yml").write_text("---\n")
+    key = tmp_path / "munge.key"
+    key.write_bytes(b"k1")
+    base = inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
+    assert base == inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
+    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.2"}, {"a": 1})
+    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 2})
+    (roles / "x" / "tasks" / "main.yml").write_text("---\n# edited\n")
+    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
+    key.write_bytes(b"k2")
+    edited = inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
+    assert "k2" not in edited and edited != base
