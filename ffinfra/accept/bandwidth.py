@@ -1,4 +1,4 @@
-"""The bandwidth suite's engine: the pairing schedule (verify/pairing.py) run round by round on the nodes.
+"""The bandwidth suite's engine: the pairing schedule (analysis/pairing.py) run round by round on the nodes.
 
 Every pair of a round runs at the same time, in one direction and then the other, so each leaf's uplinks carry
 traffic together, as a training job loads them. The tool is ib_write_bw on the pair's HCA ports where the nodes

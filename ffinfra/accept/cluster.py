@@ -106,7 +106,7 @@ def open_cluster(ctx: RunContext) -> Cluster:
     secrets = StackSecrets(paths.secrets)
     if not secrets.operator_key.is_file() or not secrets.known_hosts.is_file():
         raise OperationalError(f"no operator key or known_hosts in {paths.secrets}: run `ffinfra up` first")
-    remote = Remote([access[h.name] for h in topo.hosts], secrets.operator_key, secrets.known_hosts)
+    remote = secrets.remote([access[h.name] for h in topo.hosts])
     a = topo.spec.acceptance
     return Cluster(
         ctx=ctx,

@@ -5,6 +5,10 @@ Prints one line per rank, `FFINFRA-DDP {json}`, with the loss before and after t
 a sha256 of the final weights, whether all ranks hold the same weights, and throughput. Backend: NCCL when
 FFINFRA_DDP_BACKEND=nccl (GPU nodes), else gloo on CPU.
 
+On the way each rank prints `FFINFRA-DDP-STAGE {json}` lines (ready: Python and torch loaded; joined: in the
+process group, weights broadcast), after the launcher's `started`: when the job fails, the rank that stopped
+earliest is the one the others were waiting for.
+
 Shutdown skips destroy_process_group(): torch 2.13's gloo teardown aborts now and then after training succeeded
 (pytorch/pytorch#190489; lab-probe.md recipe 6). Every rank checks in on the store, rank 0 (the store's host)
 leaves last, and all leave with os._exit.
@@ -23,6 +27,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 STEPS = int(os.environ.get("FFINFRA_DDP_STEPS", "60"))
 BATCH = 64
+NODE = os.environ.get("SLURMD_NODENAME") or socket.gethostname()  # the name Slurm's own messages use
+
+
+def stage(rank: int, name: str) -> None:
+    print("FFINFRA-DDP-STAGE " + json.dumps({"node": NODE, "rank": rank, "stage": name}, sort_keys=True), flush=True)
 
 
 def main() -> int:
@@ -31,6 +40,7 @@ def main() -> int:
     local = int(os.environ.get("SLURM_LOCALID", os.environ.get("LOCAL_RANK", "0")))
     backend = os.environ.get("FFINFRA_DDP_BACKEND", "gloo")
     torch.set_num_threads(1)
+    stage(rank, "ready")
     dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
     device = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
     if backend == "nccl":
@@ -39,6 +49,7 @@ def main() -> int:
     torch.manual_seed(0)  # the same start everywhere (DDP broadcasts rank 0's weights anyway)
     model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)).to(device)
     ddp = DistributedDataParallel(model, device_ids=[local] if backend == "nccl" else None)
+    stage(rank, "joined")  # DDP's constructor broadcast rank 0's weights: the group works
     opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
     gen = torch.Generator().manual_seed(1000 + rank)  # each rank its own data
     w_true = torch.linspace(-1, 1, 32).unsqueeze(1)
@@ -72,6 +83,7 @@ def main() -> int:
         "rank": rank,
         "world": world,
         "host": socket.gethostname(),
+        "node": NODE,
         "backend": backend,
         "loss_first": losses[0],
         "loss_last": losses[-1],

@@ -5,6 +5,7 @@ parsers/      benchmark and discovery output: perftest, nccl-tests, iperf3, fio,
 opensm_log    an OpenSM log's verdict: engine, SUBNET UP, fallbacks, errors
 lft, trace    dump_fts and ibtracert output, named after the plan
 wiring        the planned cabling of one subnet, from the Topology
+discovered    the cabling ibnetdiscover found, in the plan's names (what the acceptance suite walks routes over)
 routing       reachability walk and uplink balance over programmed LFTs
 cabling       OpenSM's discovered links (opensm-subnet.lst) against the plan
 fabric_diff   an ibnetdiscover fabric against the plan, by switch and port

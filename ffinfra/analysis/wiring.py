@@ -1,7 +1,9 @@
 """The planned cabling of one subnet, as the routing checks need it: (node, port) → (node, port).
 
 Built from the Topology (the source of truth), not by re-parsing the rendered netlist: a netlist that disagrees
-with the plan must show up as a routing finding, not silently become the new expectation.
+with the plan must show up as a finding, not silently become the new expectation. (On a live fabric the acceptance
+suite walks routes over the discovered cabling instead, discovered.py, and its cabling test reports how that
+differs from this plan.)
 Node names: switches by name ("z0-lf01"), CA ports by node description ("cn01 mlx5_0", as OpenSM and the
 diagnostics print it).
 """

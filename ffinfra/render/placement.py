@@ -4,8 +4,8 @@ and the node suite read.
 A host gets an artifact from role r when the artifact names r among its roles, the host runs r
 (topology/services.py) and the host is in the artifact's group. The roles make the same selection in Ansible from
 manifest.json and the inventory groups (`ffinfra_groups` in group_vars/all.yml), so the two agree by
-construction; tests/unit/roles/test_roles.py has Ansible itself evaluate the roles' selection on every reference stack and
-compares.
+construction; tests/unit/roles/test_roles.py has Ansible itself evaluate the roles' selection on every reference
+stack and compares, and `up` checks Ansible's report of what it installed against it on every complete run.
 """
 
 from __future__ import annotations

@@ -1,13 +1,42 @@
 """Heatmaps as inline SVG (no plotting library, byte-identical output for the same data): cells coloured by
-value ÷ pass mark, red below it, green at or above; grey where nothing was measured."""
+value ÷ pass mark, red below it, green at or above; grey where nothing was measured.
+
+The geometry is computed here; templates/heatmap.svg.j2 writes it out, escaping every label and tooltip."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from html import escape
+from dataclasses import dataclass
+
+from markupsafe import Markup
+
+from ffinfra.accept.report.templating import render
 
 CELL = 34
 LABEL = 90
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    x: int
+    y: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    x: int
+    y: int
+    size: int
+    fill: str
+    tip: str
+    value: Label | None  # the number printed in the cell; None where nothing was measured
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    label: Label
+    cells: list[Cell]
 
 
 def _colour(value: float | None, mark: float | None, top: float) -> str:
@@ -23,6 +52,26 @@ def _colour(value: float | None, mark: float | None, top: float) -> str:
     return f"rgb({int(230 - 170 * g)},{int(235 - 120 * g)},255)"
 
 
+def _row(
+    i: int,
+    r: str,
+    cols: Sequence[str],
+    values: Mapping[tuple[str, str], float],
+    mark: float | None,
+    unit: str,
+    top: float,
+) -> Row:
+    y = 30 + LABEL + CELL * i
+    cells = []
+    for j, c in enumerate(cols):
+        v = values.get((r, c))
+        x = LABEL + CELL * j
+        tip = f"{r} → {c}: " + (f"{v:.2f} {unit}" if v is not None else "not measured")
+        text = None if v is None else Label(x + CELL // 2 - 1, y + CELL // 2 + 3, f"{v:.3g}")
+        cells.append(Cell(x, y, CELL - 2, _colour(v, mark, top), tip, text))
+    return Row(Label(LABEL - 4, y + CELL // 2 + 4, r), cells)
+
+
 def heatmap_svg(
     title: str,
     rows: Sequence[str],
@@ -30,33 +79,13 @@ def heatmap_svg(
     values: Mapping[tuple[str, str], float],
     mark: float | None,
     unit: str,
-) -> str:
-    width = max(LABEL + CELL * len(cols) + 10, 8 * len(title) + 10)  # room for the title too
-    height = 40 + LABEL + CELL * len(rows)
+) -> Markup:
     top = max(values.values(), default=0.0)
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(title)}" font-family="sans-serif" font-size="11">',
-        f'<text x="4" y="16" font-size="13" font-weight="bold">{escape(title)}</text>',
-    ]
-    for j, c in enumerate(cols):
-        x = LABEL + CELL * j + CELL // 2
-        out.append(f'<text transform="translate({x},{30 + LABEL - 4}) rotate(-60)">{escape(c)}</text>')
-    for i, r in enumerate(rows):
-        y = 30 + LABEL + CELL * i
-        out.append(f'<text x="{LABEL - 4}" y="{y + CELL // 2 + 4}" text-anchor="end">{escape(r)}</text>')
-        for j, c in enumerate(cols):
-            v = values.get((r, c))
-            x = LABEL + CELL * j
-            tip = f"{r} → {c}: " + (f"{v:.2f} {unit}" if v is not None else "not measured")
-            out.append(
-                f'<rect x="{x}" y="{y}" width="{CELL - 2}" height="{CELL - 2}" fill="{_colour(v, mark, top)}">'
-                f"<title>{escape(tip)}</title></rect>"
-            )
-            if v is not None:
-                out.append(
-                    f'<text x="{x + CELL // 2 - 1}" y="{y + CELL // 2 + 3}" text-anchor="middle" '
-                    f'font-size="9">{v:.3g}</text>'
-                )
-    out.append("</svg>")
-    return "\n".join(out)
+    return render(
+        "heatmap.svg.j2",
+        title=title,
+        width=max(LABEL + CELL * len(cols) + 10, 8 * len(title) + 10),  # room for the title too
+        height=40 + LABEL + CELL * len(rows),
+        cols=[Label(LABEL + CELL * j + CELL // 2, 30 + LABEL - 4, c) for j, c in enumerate(cols)],
+        rows=[_row(i, r, cols, values, mark, unit, top) for i, r in enumerate(rows)],
+    )

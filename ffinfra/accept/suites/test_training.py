@@ -1,5 +1,9 @@
 """training suite: a PyTorch DistributedDataParallel job through Slurm across at least two nodes (gloo on CPU,
-NCCL on GPU nodes): the loss falls and every rank ends with identical weights; throughput is reported."""
+NCCL on GPU nodes): the loss falls and every rank ends with identical weights; throughput is reported.
+
+A failed job blames the nodes whose ranks never started, failed first or hung (training.judge, from srun's output),
+not the nodes whose ranks were stopped because of them; a job that cannot get its nodes blames those Slurm says
+are down or drained, or the controller when it does not answer."""
 
 from __future__ import annotations
 
@@ -9,6 +13,12 @@ import pytest
 
 from ffinfra.accept import training
 from ffinfra.errors import OperationalError
+
+
+def _unavailable(cluster, hosts: list[str]) -> dict[str, str]:
+    """Nodes of `hosts` Slurm will not give a job, with their state; {} when sinfo itself fails."""
+    r = cluster.sh(cluster.controller, training.SINFO_COMMAND)
+    return training.unavailable_nodes(r.stdout, hosts) if r.ok else {}
 
 
 def test_ddp_job(cluster, evidence, say):
@@ -40,6 +50,10 @@ def test_ddp_job(cluster, evidence, say):
     if failed:
         evidence.blame(*failed)
         pytest.fail("cannot stage the job on " + "; ".join(f"{h}: {e}" for h, e in failed.items()))
+    down = _unavailable(cluster, hosts)
+    if len(hosts) - len(down) < nodes:  # srun would wait for them until the timeout
+        evidence.blame(*down)
+        pytest.fail(f"the job cannot get {nodes} nodes: in Slurm " + "; ".join(f"{h} is {s}" for h, s in down.items()))
     parts = topo.spec.scheduler.slurm.partitions if topo.spec.scheduler.slurm else []
     partition = next((p.name for p in parts if p.default), None)
     cmd = training.srun_command(nodes, per_node, partition, 10, bool(gpus))
@@ -54,13 +68,15 @@ def test_ddp_job(cluster, evidence, say):
             f"{world} ranks ({backend})",
             min(x.samples_per_s for x in ranks),
             "samples/s",
-            hosts=sorted({x.host for x in ranks}),
+            hosts=sorted({x.where for x in ranks}),
         )
         evidence.measure("ddp_loss_last", f"{world} ranks", ranks[0].loss_last, "MSE", loss_first=ranks[0].loss_first)
-    problems = training.judge(ranks, world, r)
-    if problems:
-        evidence.blame(*sorted({x.host for x in ranks if not x.in_sync}))
-        pytest.fail("; ".join(problems))
-    hosts_used = sorted({x.host for x in ranks})
+    verdict = training.judge(
+        ranks, world, r, cluster.controller, {} if len(ranks) == world else _unavailable(cluster, hosts)
+    )
+    if verdict.problems:
+        evidence.blame(*verdict.culprits)
+        pytest.fail("; ".join(verdict.problems))
+    hosts_used = sorted({x.where for x in ranks})
     if len(hosts_used) < 2:
         pytest.fail(f"the job ran on {', '.join(hosts_used)} only: not distributed")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from importlib import resources
+from pathlib import Path
+
 from ffinfra.accept.drain import drain_plan
 from ffinfra.accept.report.heatmap import heatmap_svg
 from ffinfra.accept.report.html import render_html
@@ -111,6 +116,38 @@ def test_html_report_has_both_heatmaps_and_is_deterministic(compiled_stack):
     assert "cn03 → cn04: 0.48 Gb/s" in html  # a pair cell's tooltip
     assert "z0-lf03 → uplink 0: 0.48 Gb/s" in html  # a leaf-uplink cell's tooltip
     assert "<script" not in html
+
+
+def test_html_report_shows_what_the_cluster_wrote_as_text_never_as_markup(compiled_stack):
+    r = _results()
+    r.tests.append(
+        TestRecord(
+            "s/test_node.py::test_x[<script>alert(1)</script>]",
+            "node",
+            "test_x[<script>alert(1)</script>]",
+            "failed",
+            "sshd said <script>alert(2)</script> & left",
+            1.0,
+            ["<b>cn01</b>"],
+            notes=["<img src=x onerror=alert(3)>"],
+        )
+    )
+    r.tests[2].measurements[0].extra["a"] = "<script>alert(4)</script>"
+    html = render_html(r, compiled_stack("lab").topology)
+    assert "<script" not in html and "<img" not in html and "<b>cn01" not in html
+    assert "<code>test_x[&lt;script&gt;alert(1)&lt;/script&gt;]</code>" in html
+    assert "sshd said &lt;script&gt;alert(2)&lt;/script&gt; &amp; left" in html
+    assert "<i>&lt;img src=x onerror=alert(3)&gt;</i>" in html  # the note is still in italics
+    assert "&lt;script&gt;alert(4)&lt;/script&gt; → cn02" in html  # a heatmap tooltip, inside the SVG
+
+
+def test_the_report_templates_ship_as_package_data():
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["ffinfra.accept.report"]
+    folder = resources.files("ffinfra.accept.report") / "templates"
+    names = sorted(f"templates/{t.name}" for t in folder.iterdir())
+    assert names == ["templates/heatmap.svg.j2", "templates/report.html.j2"]
+    assert all(any(fnmatch.fnmatch(n, g) for g in globs) for n in names)
 
 
 def test_heatmap_cells_are_red_below_the_mark_green_above_grey_unmeasured():
