@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from lab_harness import run_ffinfra
+from netlist_edit import swap_ports
 
 from ffinfra.compile import compile_stack
 from ffinfra.stack import find_stack
@@ -114,6 +115,33 @@ def test_miswired_and_missing_cables_are_named_by_switch_and_port(lab, tmp_path:
         assert "cn04 mlx5_0[1] is in z0-lf04[2], the plan says z0-lf04[1]" in cabling["message"]
         assert {"z0-lf01[4]", "z0-lf04[2]"} <= set(cabling["culprits"])
         assert "z0-lf01[4]" in text  # the console names it too
+    finally:
+        _exec(lab, "ctl01", "sh", "-c", f"mv {NETLIST}.orig {NETLIST} && {restart}")
+    _fabric_converges(lab, tmp_path / "restored")
+
+
+def test_two_swapped_cables_are_one_failure_naming_both_ports(lab, tmp_path: Path):
+    """One fault, one failure: the routes and the balance are judged over the cables OpenSM really routed, so
+    cn01 and st01 swapped on z0-lf01 fail the cabling test alone, with both ports as its culprits."""
+    _, stack_dir, _ = lab
+    topo = compile_stack(find_stack(str(stack_dir))).topology
+    ports = {p.host: p for p in topo.host_ports}
+    a, b = ports["cn01"], ports["st01"]
+    assert a.leaf == b.leaf == "z0-lf01"
+    leaf = next(s.nodeid for s in topo.switches if s.name == a.leaf)
+    original = _exec(lab, "ctl01", "cat", NETLIST)
+    net = swap_ports(original, leaf, a.leaf_port, b.leaf_port)
+    assert net != original
+    restart = "/etc/init.d/ffinfra-ibsim restart && /etc/init.d/ffinfra-opensm-z0 restart"
+    try:
+        _exec(lab, "ctl01", "sh", "-c", f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\n{restart}")
+        time.sleep(2)
+        rc, results, text = _test(lab, tmp_path / "fault", "--suite", "fabric")
+        assert rc == 3, text[-3000:]
+        failed = _failed(results)
+        assert list(failed) == ["test_cabling_matches_plan[z0]"], {k: v["message"] for k, v in failed.items()}
+        culprits = set(failed["test_cabling_matches_plan[z0]"]["culprits"])
+        assert {f"z0-lf01[{a.leaf_port}]", f"z0-lf01[{b.leaf_port}]"} <= culprits
     finally:
         _exec(lab, "ctl01", "sh", "-c", f"mv {NETLIST}.orig {NETLIST} && {restart}")
     _fabric_converges(lab, tmp_path / "restored")

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from spec_paths import yaml_paths
 
 from ffinfra.compile import compile_stack
 from ffinfra.errors import SpecInvalid, UserError
@@ -309,21 +310,12 @@ JUNK = st.recursive(
 )
 
 
-def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
-    for k, v in items:
-        out.append((*prefix, k))
-        out.extend(_paths(v, (*prefix, k)))
-    return out
-
-
 @settings(max_examples=60, deadline=None)
 @given(fabrics(), st.data())
 def test_damaged_specs_are_user_errors_never_tracebacks(drawn: Drawn, data: st.DataObject) -> None:
     spec = drawn.spec
     for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(_paths(spec)))
+        path = data.draw(st.sampled_from(yaml_paths(spec)))
         cur = spec
         for p in path[:-1]:
             cur = cur[p]

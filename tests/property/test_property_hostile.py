@@ -20,6 +20,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from spec_paths import yaml_paths
 
 from ffinfra.checks.fabric import partition_keys
 from ffinfra.spec import hostlist
@@ -98,22 +99,13 @@ NOT_FINITE = st.sampled_from([math.inf, -math.inf, math.nan])
 NOT_FINITE_TEXT = st.sampled_from(["inf", "-inf", "nan", "NaN", "Infinity", "1e999", "-1e999", "1.5e400"])
 
 
-def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else []
-    for k, v in items:
-        out.append((*prefix, k))
-        out.extend(_paths(v, (*prefix, k)))
-    return out
-
-
 def _get(data: Any, path: tuple[Any, ...]) -> Any:
     for p in path:
         data = data[p]
     return data
 
 
-LAB_PATHS = _paths(LAB)
+LAB_PATHS = yaml_paths(LAB)
 NUMERIC_PATHS = [p for p in LAB_PATHS if type(_get(LAB, p)) in (int, float)]  # bool is an int, but not a number
 
 
