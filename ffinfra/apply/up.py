@@ -132,7 +132,9 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     with stack_lock(paths.lock, "ffinfra up"):
         state = load_state(paths.state_json)
         # The plan comes first: a refused change touches nothing, not even the nodes' existence.
+        t = time.monotonic()
         plan = plan_against_applied(c, state, opts.allow_destructive)
+        plan_seconds = time.monotonic() - t
         if plan is not None:
             reporter.plan(plan)
             if plan.refused:
@@ -153,6 +155,7 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
             if made:
                 r.log("provision", "generated: " + ", ".join(made))
             r.log("plan", f"plan: {'none (nothing applied yet)' if plan is None else plan.impact.label}")
+            r.result.phase_seconds["plan"] = plan_seconds
             applied = _provision(r) and _render(r) and _apply(r)
             if applied and opts.verify:
                 _verify(r)  # sets ok
