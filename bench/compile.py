@@ -60,7 +60,13 @@ def synthetic_spec(compute: int) -> dict[str, Any]:
         for i in range(ZONES)
     ] + [{"device": "eno1", "kind": "ethernet", "rate_gbps": 25, "numa": 0}]
     n_mgmt = 2 * ZONES
-    spec["nodes"]["gpu"].update(hostnames=f"gpu[00001-{compute:05d}]", ip_offset=4097)
+    # ff2 pins a GPU group to each zone; the synthetic cluster has one group the compiler spreads over the zones
+    gpu = spec["nodes"].pop("gpu-z0")
+    spec["nodes"].pop("gpu-z1")
+    gpu.pop("zone", None)
+    spec["nodes"] = {"gpu": gpu | {"hostnames": f"gpu[00001-{compute:05d}]", "ip_offset": 4097}, **spec["nodes"]}
+    for part in spec["scheduler"]["slurm"].get("partitions", []):
+        part["groups"] = list(dict.fromkeys("gpu" if g.startswith("gpu-") else g for g in part["groups"]))
     spec["nodes"]["storage"].update(hostnames=f"stor[0001-{math.ceil(compute / 7):04d}]", ip_offset=1025)
     spec["nodes"]["mgmt"]["hostnames"] = f"mgmt[01-{n_mgmt:02d}]"
     spec["storage"]["ratio"] = {"compute_per_storage": 7}

@@ -133,20 +133,22 @@ def decide_services(spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[
     slurm_nodes = tuple(h.name for h in hosts if h.role == "compute")
     login = tuple(h.name for h in hosts if h.role == "login")
     sm_of = {sn.name: sn.sm_host for sn in subnets}
-    slurm_hosts = {controller, *slurm_nodes, *login}
+    # sets for membership: a tuple would make this quadratic in the host count
+    node_set, login_set, sm_set = set(slurm_nodes), set(login), set(sm_of.values())
+    slurm_hosts = {controller} | node_set | login_set
     per_host: dict[str, HostServices] = {}
     for h in hosts:
         roles = {"common"}
         daemons = [SSHD]
         if h.name in slurm_hosts:
             roles.add("munge")
-        if h.name in sm_of.values():
+        if h.name in sm_set:
             roles.add("opensm")
         if h.name == controller:
             roles.add("slurm_controller")
-        if h.name in slurm_nodes:
+        if h.name in node_set:
             roles.add("slurm_node")
-        if h.name in login and h.name != controller:
+        if h.name in login_set and h.name != controller:
             roles.add("slurm_client")
         if h.role in ("compute", "storage"):
             roles.add("bench_tools")
