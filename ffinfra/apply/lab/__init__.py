@@ -354,7 +354,7 @@ class LabProvider:
         shutil.rmtree(self.dir, ignore_errors=True)
         return done
 
-    # -- status / access / exec ---------------------------------------------------------------------------------
+    # -- status / access -----------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, NodeStatus]:
         rec = self._load()
