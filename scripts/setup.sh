@@ -4,9 +4,9 @@
 #   scripts/setup.sh --test    also the test dependencies and the Debian packages the tests run for real:
 #                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric)
 #   scripts/setup.sh --lab     also what `ffinfra up` and `ffinfra test` need for the lab stack (implied by --test), as
-#                              root: openssh-server, slurm-wlm, munge, iputils-ping, netcat-openbsd, the fabric
-#                              simulator (ibsim-utils, opensm, infiniband-diags) and the benchmark tools (iperf3, fio,
-#                              perftest, numactl), all from Debian; ansible-core, pytest-testinfra, paramiko and
+#                              root: systemd-container (the nodes boot systemd), openssh-server, slurm-wlm, munge,
+#                              iputils-ping, netcat-openbsd, the fabric simulator (ibsim-utils, opensm,
+#                              infiniband-diags) and the benchmark tools (iperf3, fio, perftest, numactl), all from Debian; ansible-core, pytest-testinfra, paramiko and
 #                              PyTorch 2.13.0 (CPU) into the venv. Install the venv before `ffinfra up`: the lab's
 #                              nodes see it through their overlay root and it must not change while they run
 set -euo pipefail
@@ -38,8 +38,8 @@ if [ "$want_lab" = 1 ] && [ "$(id -u)" = 0 ]; then
   # Without root the lab cannot run at all (ffinfra up says so), so a non-root --test run skips these.
   # Lab nodes see the host's packages through their overlay root and have no network of their own, so every
   # package a role installs must already be here.
-  for pkg in openssh-server slurm-wlm munge iputils-ping netcat-openbsd ibsim-utils opensm infiniband-diags \
-             iperf3 fio perftest numactl; do
+  for pkg in systemd-container openssh-server slurm-wlm munge iputils-ping netcat-openbsd ibsim-utils opensm \
+             infiniband-diags iperf3 fio perftest numactl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
   done
 fi

@@ -59,8 +59,8 @@ def roles_to_repair(probe: HostProbe, placement: Placement, services: Services) 
     if probe.error:
         return set(services.of(host).roles)
     roles = {role for path, _ in probe.drifted for role, files in placement.get(host, {}).items() if path in files}
-    for name in probe.missing_daemons:
-        roles |= {d.role for d in services.of(host).daemons if d.process == name and d.role}
+    for unit in probe.down_units:
+        roles |= {d.role for d in services.of(host).daemons if d.service == unit and d.role}
     return roles
 
 

@@ -1,8 +1,8 @@
 """The checks `ffinfra up` ends with: the cluster works, not just the playbook finished. Causes before symptoms:
 
-    daemons         every daemon each host should run (topology/services.py) runs there; a missing one is named
-                    at once ("slurmctld is not running on ctl01"), and the checks that would only wait on its
-                    symptoms are skipped
+    daemons         every daemon each host should run (topology/services.py) is an active systemd unit there; one
+                    that is not is named at once ("slurmctld is not running on ctl01 (failed)"), and the checks
+                    that would only wait on its symptoms are skipped
     slurmctld       `scontrol ping` answers on the controller
     slurm-idle      sinfo lists every Slurm node idle
     srun            `srun -N<all>` runs on every Slurm node
@@ -54,9 +54,9 @@ def check_daemons(
     """`known`: probes taken a moment ago (the fast path's); when they saw every daemon, nothing is asked again.
     A daemon the playbook just started gets `grace` seconds (DAEMON_GRACE_S) to show."""
     grace = DAEMON_GRACE_S if grace is None else grace
-    want = {h: [d.process for d in s.daemons_on(sim)] for h, s in topo.services.hosts.items()}
+    want = {h: list(s.units_on(sim)) for h, s in topo.services.hosts.items()}
     t0 = time.monotonic()
-    if known is not None and set(known) >= set(want) and all(not known[h].missing_daemons for h in want):
+    if known is not None and set(known) >= set(want) and all(not known[h].down for h in want):
         n = sum(len(v) for v in want.values())
         return Check("daemons", True, f"{n} daemons running on {len(want)} hosts (probed before apply)")
     while True:
@@ -75,7 +75,7 @@ def check_daemons(
     detail = "; ".join(
         f"{p.host}: cannot be reached ({p.error})"
         if p.error
-        else ", ".join(f"{d} is not running on {p.host}" for d in p.missing_daemons)
+        else ", ".join(f"{unit} is not running on {p.host} ({state})" for unit, state in p.down)
         for p in bad
     )
     return Check("daemons", False, detail, time.monotonic() - t0, bad[0].host)

@@ -76,6 +76,11 @@ class Provider(Protocol):
         """How to reach the nodes that exist now (without creating anything)."""
         ...
 
+    def reboot(self, host: str) -> None:
+        """Reboot one node (its init stops every service, then it boots again on the same disk); returns once it
+        runs again. What the roles enabled comes back by itself."""
+        ...
+
     def leftovers(self) -> list[str]:
         """What of the stack still exists after `destroy` (must be nothing)."""
         ...

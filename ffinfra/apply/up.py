@@ -252,8 +252,8 @@ def _apply(r: _Run) -> bool:
     try:
         digest_matches = digest == r.state.applied_digest
         if digest_matches and not r.opts.force and not r.opts.tags:
-            daemons = {h: [d.process for d in s.daemons_on(sim)] for h, s in topo.services.hosts.items()}
-            r.probes = probe_hosts(r.remote, installed_files(r.placement), daemons)
+            units = {h: list(s.units_on(sim)) for h, s in topo.services.hosts.items()}
+            r.probes = probe_hosts(r.remote, installed_files(r.placement), units)
         decision = decide(
             force=r.opts.force,
             tags=r.opts.tags,

@@ -88,6 +88,10 @@ class HostServices:
         """The daemons that must run on this host, on a simulated fabric (sim) or a real one."""
         return tuple(d for d in self.daemons if sim or not d.sim_only)
 
+    def units_on(self, sim: bool) -> tuple[str, ...]:
+        """The systemd units of those daemons: what must be active (and enabled) on the host."""
+        return tuple(d.service for d in self.daemons_on(sim))
+
 
 @dataclass(frozen=True)
 class Services:
@@ -108,9 +112,6 @@ class Services:
 
     def hosts_running(self, role: str) -> list[str]:
         return [h for h, s in self.hosts.items() if role in s.roles]
-
-    def daemon_hosts(self, process: str) -> list[str]:
-        return [h for h, s in self.hosts.items() if any(d.process == process for d in s.daemons)]
 
 
 def choose_slurm_controller(spec: ClusterSpec, hosts: Iterable[Host]) -> str:

@@ -47,10 +47,13 @@ def run_ffinfra(
 
 
 def leftovers() -> list[str]:
+    """Namespaces, mounts or node processes (systemd-nspawn, the nodes' systemd) of the lab stack still there."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
     left = [line.split()[0] for line in out.splitlines() if line.startswith(("ff-lab-", "ffsw-lab"))]
     mounts = Path("/proc/self/mountinfo").read_text()
-    left += [m for m in mounts.splitlines() if "/ff-lab-" in m or "ffsw-lab" in m]
+    left += [m for m in mounts.splitlines() if "/ff-lab-" in m or "ffsw-lab" in m or "/state/lab/" in m]
+    ps = subprocess.run(["pgrep", "-af", "--machine=ff-lab-"], capture_output=True, text=True, check=False).stdout
+    left += [f"process {line}" for line in ps.splitlines()]
     return left
 
 

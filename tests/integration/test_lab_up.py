@@ -4,6 +4,8 @@
                    suite checks (render/placement.py); no Slurm file on a storage node
     re-run         nothing changed: Ansible is skipped; --force runs it and changes nothing
     repair         slurmctld stopped and a file edited by hand: only the roles that own them run, on those hosts
+    systemd        the nodes boot systemd: a daemon killed with SIGKILL is back by its Restart= policy, and a
+                   rebooted node brings back every service its roles enabled, with no `up` in between
     reload         a partition change is `scontrol reconfigure`: slurmctld and slurmd keep their PIDs
     refusal        a destructive change (a new Slurm cluster name) is refused and changes nothing on any node
     login          sbatch from the login node runs a job
@@ -113,13 +115,43 @@ def test_a_rerun_skips_ansible_and_force_changes_nothing(lab_stack) -> None:
 
 def test_a_stopped_daemon_and_a_hand_edit_are_repaired_by_their_roles_only(lab_stack) -> None:
     work, _, env = lab_stack
-    _exec(work, env, "ctl01", "kill $(pgrep -x slurmctld); while pgrep -x slurmctld >/dev/null; do sleep 0.1; done")
+    _exec(work, env, "ctl01", "systemctl stop slurmctld")  # a clean stop: Restart= leaves it down, up must not
     _exec(work, env, "cn01", "echo '# hand edit' >> /etc/slurm/gres.conf")
     out = _ok(run_ffinfra(["up", "lab"], env, work))
-    assert "ctl01: slurmctld not running" in out and "cn01: /etc/slurm/gres.conf changed" in out
+    assert "ctl01: slurmctld is inactive" in out and "cn01: /etc/slurm/gres.conf changed" in out
     assert "repair: slurm_controller, slurm_node on cn01, ctl01" in out, out[-3000:]
     assert _exec(work, env, "cn01", "grep -c 'hand edit' /etc/slurm/gres.conf || true") == "0"
     assert _exec(work, env, "ctl01", "pgrep -x slurmctld")
+
+
+def test_a_daemon_killed_with_sigkill_is_back_by_its_restart_policy(lab_stack) -> None:
+    work, _, env = lab_stack
+    old = _exec(work, env, "cn03", "pgrep -x slurmd")
+    # not a speed check: Restart=on-failure with RestartSec=2 brings it back; 60 s only bounds a broken unit
+    new = _exec(
+        work, env, "cn03",
+        f"kill -9 {old}; for i in $(seq 600); do p=$(pgrep -x slurmd); "
+        f'[ -n "$p" ] && [ "$p" != {old} ] && systemctl is-active -q slurmd && echo $p && exit 0; sleep 0.1; done',
+    )  # fmt: skip
+    assert new and new != old
+    out = _ok(run_ffinfra(["up", "lab"], env, work))  # and up sees a node as it should be
+    assert "apply skipped" in out
+
+
+def test_a_rebooted_node_brings_back_its_services_without_up(lab_stack) -> None:
+    work, stack_dir, env = lab_stack
+    from ffinfra.apply.lab import LabProvider
+
+    topo = compile_stack(find_stack(str(stack_dir))).topology
+    before = {h: _exec(work, env, h, "systemctl show -p MainPID --value slurmd") for h in ("cn02",)}
+    LabProvider("lab", stack_dir / "state" / "lab", topo).reboot("cn02")
+    units = topo.services.of("cn02").units_on(True)
+    states = _exec(work, env, "cn02", f"systemctl is-active {' '.join(units)}").split()
+    assert states == ["active"] * len(units), dict(zip(units, states, strict=False))
+    assert _exec(work, env, "cn02", "systemctl show -p MainPID --value slurmd") != before["cn02"]
+    assert _exec(work, env, "ctl01", "for i in $(seq 60); do s=$(sinfo -h -n cn02 -o %t); "
+                 '[ "$s" = idle ] && echo idle && exit; sleep 1; done; echo "$s"') == "idle"  # fmt: skip
+    assert "apply skipped" in _ok(run_ffinfra(["up", "lab"], env, work))
 
 
 def test_a_partition_change_reconfigures_without_restarting(lab_stack) -> None:

@@ -104,7 +104,7 @@ def test_miswired_and_missing_cables_are_named_by_switch_and_port(lab, tmp_path:
     net = original.replace(f'[4] "{sp02}"[1]\n', "").replace(f'[1] "{lf01}"[4]\n', "")
     net = net.replace(f'[1] "{cn04}"[1]\n', f'[2] "{cn04}"[1]\n').replace(f'[1] "{lf04}"[1]\n', f'[1] "{lf04}"[2]\n')
     assert net != original
-    restart = "/etc/init.d/ffinfra-ibsim restart && /etc/init.d/ffinfra-opensm-z0 restart"
+    restart = "systemctl restart ffinfra-ibsim ffinfra-opensm@z0"
     try:
         _exec(lab, "ctl01", "sh", "-c", f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\n{restart}")
         time.sleep(2)
@@ -132,7 +132,7 @@ def test_two_swapped_cables_are_one_failure_naming_both_ports(lab, tmp_path: Pat
     original = _exec(lab, "ctl01", "cat", NETLIST)
     net = swap_ports(original, leaf, a.leaf_port, b.leaf_port)
     assert net != original
-    restart = "/etc/init.d/ffinfra-ibsim restart && /etc/init.d/ffinfra-opensm-z0 restart"
+    restart = "systemctl restart ffinfra-ibsim ffinfra-opensm@z0"
     try:
         _exec(lab, "ctl01", "sh", "-c", f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\n{restart}")
         time.sleep(2)
@@ -148,13 +148,13 @@ def test_two_swapped_cables_are_one_failure_naming_both_ports(lab, tmp_path: Pat
 
 
 def test_stopped_slurmd_fails_its_node_and_is_drained(lab, tmp_path: Path):
-    _exec(lab, "cn02", "pkill", "-x", "slurmd")
+    _exec(lab, "cn02", "systemctl", "stop", "slurmd")
     try:
         rc, results, text = _test(lab, tmp_path, "--suite", "node", "-k", "daemons", "--drain-failed")
         assert rc == 3, text[-3000:]
         failed = _failed(results)
         assert list(failed) == ["test_daemons_running[cn02]"], failed
-        assert "cn02: slurmd not running" in failed["test_daemons_running[cn02]"]["message"]
+        assert "cn02: slurmd is inactive" in failed["test_daemons_running[cn02]"]["message"]
         assert failed["test_daemons_running[cn02]"]["culprits"] == ["cn02"]
         assert results["drained"] == [
             {"node": "cn02", "reason": "ffinfra test failed: node/test_daemons_running", "result": "drained"}
@@ -162,7 +162,7 @@ def test_stopped_slurmd_fails_its_node_and_is_drained(lab, tmp_path: Path):
         reasons = _exec(lab, "ctl01", "sinfo", "-h", "-R", "-o", "%n|%E")
         assert "cn02|ffinfra test failed: node/test_daemons_running" in reasons
     finally:
-        _exec(lab, "cn02", "/etc/init.d/slurmd", "start")
+        _exec(lab, "cn02", "systemctl", "start", "slurmd")
         _exec(lab, "ctl01", "scontrol", "update", "NodeName=cn02", "State=RESUME")
 
 

@@ -11,16 +11,23 @@ from ffinfra.apply.probe import file_drift, sha256_command
 
 
 def test_daemons_running(cluster, evidence, node):
-    """Every daemon the node's roles start runs there (topology/services.py: sshd, munged, slurmd, slurmctld,
-    opensm, ibsim)."""
+    """Every daemon the node's roles start is an active and enabled systemd unit there (topology/services.py:
+    ssh, munge, slurmd, slurmctld, ffinfra-opensm@<subnet>, ffinfra-ibsim), so it also comes back after a reboot."""
     host = cluster.host(node)
     services = cluster.topo.services.of(node)
-    want = [d.process for d in services.daemons_on(cluster.sim)]
-    missing = [d for d in want if not host.process.filter(comm=d)]
-    evidence.note(f"roles: {', '.join(services.roles)}; expected: {', '.join(want)}")
-    if missing:
+    units = services.units_on(cluster.sim)
+    problems = []
+    for unit in units:
+        svc = host.service(unit)
+        if not svc.is_running:
+            state = host.run(f"systemctl is-active {shlex.quote(unit)}").stdout.strip() or "unknown"
+            problems.append(f"{unit} is {state}")
+        if not svc.is_enabled:
+            problems.append(f"{unit} is not enabled (it would not start at boot)")
+    evidence.note(f"roles: {', '.join(services.roles)}; units: {', '.join(units)}")
+    if problems:
         evidence.blame(node)
-        pytest.fail(f"{node}: {', '.join(missing)} not running (expected {', '.join(want)})")
+        pytest.fail(f"{node}: " + "; ".join(problems))
 
 
 def test_rendered_configs_match(cluster, evidence, node):

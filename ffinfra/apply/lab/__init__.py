@@ -1,23 +1,27 @@
-"""The `lab` provider: a stack's nodes as namespaces on this machine (recipe: shared/reference/lab-probe.md).
+"""The `lab` provider: a stack's nodes as systemd machines on this machine (recipe: shared/reference/lab-probe.md).
 
 Each node is a named network namespace (ff-<stack>-<host>) with a veth `eth0` holding its management address,
-plugged into a bridge that lives in the stack's own switch namespace (ffsw-<stack>), plus a private mount, UTS,
-IPC and PID namespace whose PID 1 is node_init.sh: an overlay over the host's / (every write lands in the node's
-upper dir), fresh /proc, /sys, /run, /tmp, the node's own host key and a key-only sshd. ffinfra's own venv stays
-visible at its path (read-only) even under /tmp, so jobs on the nodes can use its Python (torch, for the
-training suite). The host's own network
-namespace is never touched: no address, route, bridge or link is made there, and the switch namespace has no
-uplink and forwards nothing. The operator reaches a node's sshd with
+plugged into a bridge that lives in the stack's own switch namespace (ffsw-<stack>), and an overlay root over the
+host's / (every write lands in the node's upper dir) booted with systemd as its init by systemd-nspawn
+(node_boot.sh), with the node's hostname and machine id, its own SSH host key and a key-only sshd. Units the host's
+packages enable are disabled in the node; the roles enable what the node runs, exactly as on a real host, so the
+roles' systemd units, drop-ins, reloads and restarts are the production ones. ffinfra's own venv stays visible at
+its path (read-only) even under /tmp, so jobs on the nodes can use its Python (torch, for the training suite).
+The host's own network namespace is never touched: no address, route, bridge or link is made there, and the
+switch namespace has no uplink and forwards nothing. The operator reaches a node's sshd with
 `ProxyCommand ip netns exec <ns> nc 127.0.0.1 22`: a loopback connection inside the node.
 
-Bookkeeping is stacks/<name>/state/lab/lab.json (namespaces, PIDs) plus one folder per node (overlay upper and
-work dirs, init.log). `destroy` kills each node's PID 1 by PID (the kernel then ends its whole PID namespace and
-its mounts) and every process still in the node's network namespace, then deletes the namespaces and folders.
+Bookkeeping is stacks/<name>/state/lab/lab.json (namespaces, the PID of each node's boot script) plus one folder
+per node (overlay upper and work dirs, boot.log). A node reboots like a real one (`systemctl reboot`, or
+`reboot()` here): its systemd stops and boots again on the same root. `destroy` powers every node off cleanly
+(SIGTERM to systemd-nspawn: systemd stops its units), kills what is left in its network namespace by PID, then
+deletes the namespaces and folders; each node's mounts lived in its boot script's mount namespace and are gone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -35,9 +39,10 @@ from ffinfra.errors import OperationalError, UserError
 from ffinfra.runtime.ssh import Endpoint
 from ffinfra.topology.model import Topology
 
-NODE_INIT = Path(__file__).with_name("node_init.sh")
+NODE_BOOT = Path(__file__).with_name("node_boot.sh")
 NETNS_DIR = Path("/run/netns")
 REQUIRED_TOOLS = {
+    "systemd-nspawn": "systemd-container",
     "ip": "iproute2",
     "nsenter": "util-linux",
     "unshare": "util-linux",
@@ -46,7 +51,8 @@ REQUIRED_TOOLS = {
     "ssh-keygen": "openssh-client",
 }
 DAEMONS = ("sshd", "munged", "slurmctld", "slurmd", "opensm", "ibsim")
-READY_TIMEOUT = 30.0
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 30.0  # a clean poweroff: systemd stops every unit first
 
 
 class RootRequired(UserError):
@@ -187,7 +193,7 @@ class LabProvider:
         for n in nodes:
             old = rec["nodes"].get(n.name)
             if old and self._healthy(old, n):
-                on_progress(n.name, "kept", f"running (pid {old['pid']})")
+                on_progress(n.name, "kept", f"running (systemd pid {self._init(old)})")
                 continue
             if old or _netns_ino(netns_name(self.stack, n.name)) is not None:
                 on_progress(n.name, "rebuilding", "was half-made or stopped")
@@ -200,34 +206,34 @@ class LabProvider:
                 "prefixlen": n.prefixlen,
                 "interface": n.interface,
                 "role": n.role,
-                "pid": None,
-                "unshare_pid": None,
+                "boot_pid": None,
             }
             self._save(rec)  # before anything exists: an interrupted create can always be undone
             starting[n.name] = self._start_node(n, gateway, hosts_file, share, secrets_dir)
-            rec["nodes"][n.name]["unshare_pid"] = starting[n.name].pid
+            rec["nodes"][n.name]["boot_pid"] = starting[n.name].pid
             self._save(rec)
 
         deadline = time.monotonic() + READY_TIMEOUT
         pending = dict(starting)
         while pending:
             for name, proc in list(pending.items()):
-                child = _first_child(proc.pid)
-                if child and Path(f"/proc/{child}/root/run/node-ready").exists():
-                    rec["nodes"][name]["pid"] = child
-                    on_progress(name, "ready", f"pid {child}")
+                init = _init_of(proc.pid)
+                if init and _system_running(init):
+                    on_progress(name, "ready", f"systemd pid {init}")
                     del pending[name]
                 elif proc.poll() is not None:
-                    log = self.dir / name / "init.log"
+                    log = self.dir / name / "boot.log"
                     tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
-                    self._save(rec)
                     raise OperationalError(f"lab node {name} failed to boot (exit {proc.returncode}); {log}:\n{tail}")
             if pending and time.monotonic() > deadline:
-                self._save(rec)
-                raise OperationalError(f"lab nodes not ready after {READY_TIMEOUT:.0f} s: {', '.join(pending)}")
+                states = {n: _system_state(_init_of(p.pid)) for n, p in pending.items()}
+                raise OperationalError(
+                    f"lab nodes not booted after {READY_TIMEOUT:.0f} s: "
+                    + ", ".join(f"{n} ({s})" for n, s in states.items())
+                    + f"; see {self.dir}/<node>/boot.log"
+                )
             if pending:
-                time.sleep(0.05)
-        self._save(rec)
+                time.sleep(0.1)
         return self.access()
 
     def _make_switch(self, gateway: str, prefix: int) -> None:
@@ -262,28 +268,28 @@ class LabProvider:
             _run(argv)
         d = self.dir / n.name
         d.mkdir(parents=True, exist_ok=True)
-        log = (d / "init.log").open("wb")
+        log = (d / "boot.log").open("ab")
         try:
+            # nsenter and unshare without --fork exec what follows: the PID is the boot script's, stable across
+            # reboots. nspawn shares the node's network namespace, so its /sys shows the node's interfaces.
             return subprocess.Popen(
                 [
                     "nsenter",
                     f"--net={NETNS_DIR / ns}",
                     "unshare",
                     "--mount",
-                    "--uts",
-                    "--ipc",
-                    "--pid",
-                    "--fork",
                     "--propagation",
                     "private",
                     "bash",
-                    str(NODE_INIT),
+                    str(NODE_BOOT),
                     n.name,
+                    str(NETNS_DIR / ns),
                     str(d.resolve()),
                     str(hosts_file.resolve()),
                     str(share.resolve()),
                     str(secrets_dir.resolve()),
                     str(self.dir.resolve().parent),
+                    machine_id(self.stack, n.name),
                     str(Path(sys.prefix).resolve()),
                 ],
                 stdin=subprocess.DEVNULL,
@@ -294,39 +300,74 @@ class LabProvider:
         finally:
             log.close()
 
-    def _healthy(self, rec: dict, n: NodeSpec) -> bool:
-        pid = rec.get("pid")
+    def _init(self, rec: dict) -> int | None:
+        """The node's systemd (PID 1 inside), if the node is up and it is the node's (same network namespace)."""
+        init = _init_of(rec.get("boot_pid"))
         ino = _netns_ino(rec.get("ns", ""))
+        return init if init and ino is not None and _pid_netns_ino(init) == ino else None
+
+    def _healthy(self, rec: dict, n: NodeSpec) -> bool:
+        init = self._init(rec)
         return (
-            bool(pid)
-            and _alive(pid)
-            and ino is not None
-            and _pid_netns_ino(pid) == ino
+            init is not None
             and rec.get("address") == n.address
             and rec.get("prefixlen") == n.prefixlen
-            and Path(f"/proc/{pid}/root/run/node-ready").exists()
-            and Path(f"/proc/{pid}/root/sys/class/net/{n.interface}").exists()
+            and Path(f"/proc/{init}/root/sys/class/net/{n.interface}").exists()
+            and _system_running(init)
         )
+
+    # -- reboot -------------------------------------------------------------------------------------------------
+
+    def reboot(self, host: str, timeout: float = READY_TIMEOUT) -> None:
+        """Reboot one node as a real one reboots: its systemd stops every unit, and the node boots again on the same
+        root (what the roles installed and enabled is still there). Returns once it runs again."""
+        rec = self._load()["nodes"].get(host)
+        old = self._init(rec) if rec else None
+        if rec is None or old is None:
+            raise OperationalError(f"lab node {host} is not running")
+        _run(["nsenter", "-t", str(old), "-a", "systemctl", "reboot"])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            init = self._init(rec)
+            if init and init != old and _system_running(init):
+                return
+            if not _alive(rec.get("boot_pid")):
+                raise OperationalError(
+                    f"lab node {host} did not come back from its reboot; see {self.dir / host}/boot.log"
+                )
+            time.sleep(0.1)
+        raise OperationalError(f"lab node {host} not running {timeout:.0f} s after its reboot")
 
     # -- destroy ------------------------------------------------------------------------------------------------
 
+    def _power_off(self, nodes: dict[str, dict]) -> None:
+        """Shut the nodes down cleanly, all at once: SIGTERM to each systemd-nspawn is a poweroff (systemd stops
+        its units). What has not ended by STOP_TIMEOUT, and anything left in a node's network namespace, is killed
+        by PID."""
+        boots = {name: rec.get("boot_pid") for name, rec in nodes.items() if _alive(rec.get("boot_pid"))}
+        for boot in boots.values():
+            for child in _children(boot):
+                if _comm(child) == "systemd-nspawn":
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while any(_alive(p) for p in boots.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for name, rec in nodes.items():
+            victims = [p for p in [rec.get("boot_pid")] if _alive(p)]
+            victims += [c for p in victims for c in _descendants(p)]
+            victims += [p for p in _netns_pids(rec.get("ns") or netns_name(self.stack, name)) if p not in victims]
+            for p in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p, signal.SIGKILL)
+            kill_deadline = time.monotonic() + 5
+            while any(_alive(p) for p in victims) and time.monotonic() < kill_deadline:
+                time.sleep(0.02)
+
     def _teardown_node(self, name: str, rec: dict) -> None:
+        self._power_off({name: rec})
         ns = rec.get("ns") or netns_name(self.stack, name)
-        ino = _netns_ino(ns)
-        victims: list[int] = []
-        pid = rec.get("pid")
-        # Kill a recorded PID only if it still is that node (PIDs are reused): same network namespace.
-        if pid and _alive(pid) and ino is not None and _pid_netns_ino(pid) == ino:
-            victims.append(pid)
-        victims += [p for p in _netns_pids(ns) if p not in victims]
-        for p in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        waits = [p for p in [*victims, rec.get("unshare_pid")] if p]
-        deadline = time.monotonic() + 5
-        while any(_alive(p) for p in waits) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if ino is not None:
+        if _netns_ino(ns) is not None:
             _run(["ip", "netns", "del", ns], check=False)
         if self.switch and _netns_ino(self.switch) is not None:
             _run(["ip", "-n", self.switch, "link", "del", rec.get("veth") or veth_name(name)], check=False)
@@ -338,14 +379,16 @@ class LabProvider:
         names = list(rec["nodes"])
         if self.topo is not None:  # also what a lost lab.json would have named
             names += [h.name for h in self.topo.hosts if h.name not in rec["nodes"]]
+        nodes = {n: rec["nodes"].get(n, {"ns": netns_name(self.stack, n)}) for n in names}
+        nodes = {n: node for n, node in nodes.items() if n in rec["nodes"] or _netns_ino(node["ns"]) is not None}
+        for name, node in nodes.items():
+            on_progress(name, "powering off", node["ns"])
+        self._power_off(nodes)  # every node at once: a clean shutdown takes seconds, not seconds per node
         done = []
-        for name in names:
-            node = rec["nodes"].get(name, {"ns": netns_name(self.stack, name)})
-            if name in rec["nodes"] or _netns_ino(node["ns"]) is not None:
-                on_progress(name, "destroying", node["ns"])
-                self._teardown_node(name, node)
-                done.append(name)
-                on_progress(name, "gone", "")
+        for name, node in nodes.items():
+            self._teardown_node(name, node)
+            done.append(name)
+            on_progress(name, "gone", "")
             rec["nodes"].pop(name, None)
             if self.record_path.exists():
                 self._save(rec)
@@ -360,9 +403,9 @@ class LabProvider:
         rec = self._load()
         out: dict[str, NodeStatus] = {}
         for name, node in rec["nodes"].items():
-            pid = node.get("pid")
+            pid = self._init(node)
             ino = _netns_ino(node["ns"])
-            if pid and _alive(pid) and ino is not None and _pid_netns_ino(pid) == ino:
+            if pid is not None:
                 seen = set()
                 for p in _netns_pids(node["ns"]):
                     with contextlib.suppress(OSError):
@@ -370,7 +413,7 @@ class LabProvider:
                 services = [d for d in DAEMONS if d in seen]
                 out[name] = NodeStatus(name, "running", node["address"], pid, services, node["ns"])
             elif ino is not None:
-                out[name] = NodeStatus(name, "broken", node["address"], pid, [], "namespace without its PID 1")
+                out[name] = NodeStatus(name, "broken", node["address"], None, [], "namespace without its systemd")
             else:
                 out[name] = NodeStatus(name, "stopped", node["address"], None, [], "")
         return out
@@ -380,7 +423,7 @@ class LabProvider:
         return {
             name: Endpoint(name, node["address"], proxy_command=f"ip netns exec {node['ns']} nc 127.0.0.1 22")
             for name, node in rec["nodes"].items()
-            if _alive(node.get("pid"))
+            if _alive(node.get("boot_pid"))
         }
 
     def leftovers(self) -> list[str]:
@@ -392,16 +435,64 @@ class LabProvider:
         left = [f"netns {ns} ({host})" for ns, host in sorted(names.items()) if _netns_ino(ns) is not None]
         if _netns_ino(self.switch) is not None:
             left.append(f"netns {self.switch} (the stack's switch)")
-        left += [f"pid {n['pid']} ({name})" for name, n in rec["nodes"].items() if n.get("pid") and _alive(n["pid"])]
+        left += [f"pid {n['boot_pid']} ({name})" for name, n in rec["nodes"].items() if _alive(n.get("boot_pid"))]
         return left
 
 
-def _first_child(pid: int) -> int | None:
+def _children(pid: int | None) -> list[int]:
+    if not pid:
+        return []
     try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def _descendants(pid: int) -> list[int]:
+    out = []
+    for c in _children(pid):
+        out += [c, *_descendants(c)]
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
     except OSError:
+        return ""
+
+
+def _init_of(boot_pid: int | None) -> int | None:
+    """The systemd of a node from its boot script's PID: boot script → systemd-nspawn → the container's PID 1."""
+    if not _alive(boot_pid):
         return None
-    return int(kids[0]) if kids else None
+    for nspawn in _children(boot_pid):
+        if _comm(nspawn) == "systemd-nspawn":
+            for init in _children(nspawn):
+                if _comm(init) == "systemd" and _alive(init):
+                    return init
+    return None
+
+
+def _system_state(init: int | None) -> str:
+    """`systemctl is-system-running` inside the node (starting, running, degraded, ...), or "down"."""
+    if init is None:
+        return "down"
+    r = subprocess.run(
+        ["nsenter", "-t", str(init), "-a", "systemctl", "is-system-running"],
+        capture_output=True, text=True, check=False, timeout=30,
+    )  # fmt: skip
+    return r.stdout.strip() or "unknown"
+
+
+def _system_running(init: int | None) -> bool:
+    """Booted: every unit started (degraded: one failed, which the checks after `up` name; not ours to wait on)."""
+    return _system_state(init) in ("running", "degraded")
+
+
+def machine_id(stack: str, host: str) -> str:
+    """A node's /etc/machine-id: 32 hex digits, its own and the same on every boot."""
+    return hashlib.sha256(f"ffinfra/{stack}/{host}".encode()).hexdigest()[:32]
 
 
 def _hosts_text(topo: Topology) -> str:

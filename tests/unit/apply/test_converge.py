@@ -37,17 +37,17 @@ def test_force_tags_and_changed_inputs_run_every_role(lab):
 
 
 def test_a_stopped_daemon_runs_only_its_role_on_its_host(lab):
-    probes = {h: HostProbe(h) for h in lab[1]} | {"ctl01": HostProbe("ctl01", missing_daemons=["slurmctld"])}
+    probes = {h: HostProbe(h) for h in lab[1]} | {"ctl01": HostProbe("ctl01", down=[("slurmctld", "failed")])}
     d = _decide(lab, probes=probes)
     assert d.run and d.tags == ["slurm_controller"] and d.limit == ["ctl01"]
-    assert d.repairs == {"ctl01": ["slurmctld not running"]}
+    assert d.repairs == {"ctl01": ["slurmctld is failed"]}
 
 
 def test_a_hand_edited_file_runs_the_role_that_installs_it(lab):
     probes = {
         "cn01": HostProbe("cn01", drifted=[("/etc/slurm/gres.conf", "changed")]),
         "st02": HostProbe("st02", drifted=[("/etc/hosts", "missing")]),
-        "login01": HostProbe("login01", missing_daemons=["munged"]),
+        "login01": HostProbe("login01", down=[("munge", "inactive")]),
     }
     d = _decide(lab, probes=probes)
     assert d.tags == ["common", "munge", "slurm_node"] and d.limit == ["cn01", "login01", "st02"]

@@ -65,9 +65,10 @@ class FakeCluster:
         node = self.nodes[host]
         out, rc = "", 0
         if MARK in command:
-            want = re.findall(r"pgrep -x (\S+) ", command)
+            want = re.search(r"for u in (.*?); do", command)
+            units = want.group(1).split() if want else []
             out = "".join(f"{sha}  {path}\n" for path, sha in node.files.items())
-            out += MARK + "\n" + "".join(f"{'up' if d in node.daemons else 'down'} {d}\n" for d in want)
+            out += MARK + "\n" + "".join(f"{'active' if u in node.daemons else 'failed'} {u}\n" for u in units)
         elif command.startswith("scontrol ping"):
             rc, out = (0, f"Slurmctld(primary) at {host} is UP") if "slurmctld" in node.daemons else (1, "DOWN")
         elif command.startswith("sinfo -h -N"):
@@ -77,7 +78,7 @@ class FakeCluster:
         elif command.startswith("sinfo -h -o"):
             out = "lab* up"
         elif command.startswith("for f in"):
-            out = "==> /var/log/opensm-z0.log\n" + OPENSM_LOG if "opensm" in node.daemons else ""
+            out = "==> /var/log/opensm-z0.log\n" + OPENSM_LOG if "ffinfra-opensm@z0" in node.daemons else ""
             rc = 0 if out else 3
         return CmdResult(host, command, rc, out, "", 0.0)
 
@@ -102,7 +103,7 @@ class FakeProvider:
     ) -> dict[str, Endpoint]:
         self.cluster.created += 1
         for n in nodes:
-            self.cluster.nodes.setdefault(n.name, Node(daemons={"sshd"}))
+            self.cluster.nodes.setdefault(n.name, Node(daemons={"ssh"}))
         return {n.name: Endpoint(n.name, n.address) for n in nodes}
 
     def destroy(self, on_progress: Progress = quiet) -> list[str]:
@@ -113,6 +114,9 @@ class FakeProvider:
 
     def access(self) -> dict[str, Endpoint]:
         return {}
+
+    def reboot(self, host: str) -> None:
+        pass
 
     def leftovers(self) -> list[str]:
         return []
@@ -149,7 +153,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                     keys = [a.path for a in files.values()] + (["hosts/hosts"] if cluster.misplace else [])
                     events.append({"event": "result", "host": host, "role": role, "status": "ok", "artifacts": keys})
                 if (host, role) not in cluster.broken_roles:
-                    cluster.nodes[host].daemons |= {d.process for d in services.daemons if d.role == role}
+                    cluster.nodes[host].daemons |= {d.service for d in services.daemons if d.role == role}
             per_host[host] = HostResult(ok=10, changed=changed)
         log = Path(run_dir) / "ansible.log"
         log.write_text("")
@@ -197,7 +201,7 @@ def test_a_stopped_daemon_runs_only_its_role_on_its_host(lab):
     result = run()
     assert result.ok
     assert cluster.playbooks[-1]["tags"] == ["slurm_controller"] and cluster.playbooks[-1]["limit"] == ["ctl01"]
-    assert result.decision is not None and result.decision.repairs == {"ctl01": ["slurmctld not running"]}
+    assert result.decision is not None and result.decision.repairs == {"ctl01": ["slurmctld is failed"]}
 
 
 def test_a_daemon_that_does_not_come_up_is_named_at_once(lab):
@@ -206,7 +210,7 @@ def test_a_daemon_that_does_not_come_up_is_named_at_once(lab):
     result = run()
     assert not result.ok and result.failure is not None
     assert result.failure.phase == "verify" and result.failure.host == "cn02"
-    assert result.failure.error == "slurmd is not running on cn02"
+    assert result.failure.error == "slurmd is not running on cn02 (failed)"
     assert [c.detail for c in result.checks if c.name == "slurm-idle"] == [
         "skipped: a daemon is not running (see daemons)"
     ]

@@ -50,7 +50,7 @@ def test_the_wheel_carries_roles_playbooks_templates_and_the_shipped_stacks(whee
         "ffinfra/_assets/templates/slurm/slurm.conf.j2",
         "ffinfra/_assets/stacks/lab/cluster.yaml",
         "ffinfra/accept/suites/pytest.ini",
-        "ffinfra/apply/lab/node_init.sh",
+        "ffinfra/apply/lab/node_boot.sh",
         "ffinfra/apply/callback/ffinfra_events.py",
         "ffinfra/runtime/state.py",
     ):

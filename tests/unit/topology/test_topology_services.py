@@ -28,6 +28,8 @@ def test_daemons_follow_the_roles_and_ibsim_only_runs_on_a_simulated_fabric(comp
     assert names("ctl01", False) == ["sshd", "munged", "opensm", "slurmctld"]
     assert names("login01", True) == ["sshd", "munged"]
     assert {d.role for d in s.of("ctl01").daemons if d.process == "opensm"} == {"opensm"}
+    # what systemd runs them as: the units the probe, the closing checks and the node suite ask about
+    assert s.of("ctl01").units_on(True) == ("ssh", "munge", "ffinfra-opensm@z0", "ffinfra-ibsim", "slurmctld")
 
 
 def test_facts_every_consumer_reads(compiled_stack):
