@@ -52,7 +52,7 @@ REQUIRED_TOOLS = {
 }
 DAEMONS = ("sshd", "munged", "slurmctld", "slurmd", "opensm", "ibsim")
 READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 30.0  # a clean poweroff: systemd stops every unit first
+STOP_TIMEOUT = 10.0  # a clean poweroff takes 1-2 s (systemd stops every unit); then the node is killed
 
 
 class RootRequired(UserError):
@@ -340,10 +340,10 @@ class LabProvider:
 
     # -- destroy ------------------------------------------------------------------------------------------------
 
-    def _power_off(self, nodes: dict[str, dict]) -> None:
+    def _power_off(self, nodes: dict[str, dict]) -> dict[str, str]:
         """Shut the nodes down cleanly, all at once: SIGTERM to each systemd-nspawn is a poweroff (systemd stops
         its units). What has not ended by STOP_TIMEOUT, and anything left in a node's network namespace, is killed
-        by PID."""
+        by PID. Returns the nodes that had to be killed, each with the last line its console printed."""
         boots = {name: rec.get("boot_pid") for name, rec in nodes.items() if _alive(rec.get("boot_pid"))}
         for boot in boots.values():
             for child in _children(boot):
@@ -353,6 +353,7 @@ class LabProvider:
         deadline = time.monotonic() + STOP_TIMEOUT
         while any(_alive(p) for p in boots.values()) and time.monotonic() < deadline:
             time.sleep(0.05)
+        forced = {name: _last_line(self.dir / name / "boot.log") for name, p in boots.items() if _alive(p)}
         for name, rec in nodes.items():
             victims = [p for p in [rec.get("boot_pid")] if _alive(p)]
             victims += [c for p in victims for c in _descendants(p)]
@@ -363,6 +364,7 @@ class LabProvider:
             kill_deadline = time.monotonic() + 5
             while any(_alive(p) for p in victims) and time.monotonic() < kill_deadline:
                 time.sleep(0.02)
+        return forced
 
     def _teardown_node(self, name: str, rec: dict) -> None:
         self._power_off({name: rec})
@@ -383,7 +385,9 @@ class LabProvider:
         nodes = {n: node for n, node in nodes.items() if n in rec["nodes"] or _netns_ino(node["ns"]) is not None}
         for name, node in nodes.items():
             on_progress(name, "powering off", node["ns"])
-        self._power_off(nodes)  # every node at once: a clean shutdown takes seconds, not seconds per node
+        forced = self._power_off(nodes)  # every node at once: a clean shutdown takes seconds, not seconds per node
+        for name, last in forced.items():
+            on_progress(name, "killed", f"still shutting down after {STOP_TIMEOUT:.0f} s; its console: {last}")
         done = []
         for name, node in nodes.items():
             self._teardown_node(name, node)
@@ -437,6 +441,14 @@ class LabProvider:
             left.append(f"netns {self.switch} (the stack's switch)")
         left += [f"pid {n['boot_pid']} ({name})" for name, n in rec["nodes"].items() if _alive(n.get("boot_pid"))]
         return left
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no console log)"
+    return lines[-1][-200:] if lines else "(empty)"
 
 
 def _children(pid: int | None) -> list[int]:
