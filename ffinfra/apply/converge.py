@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ffinfra import __version__
 from ffinfra.apply.probe import HostProbe
-from ffinfra.render.placement import Placement, installed_files
+from ffinfra.render.placement import Placement
+from ffinfra.runtime.state import StackState
 from ffinfra.topology.services import ROLES, Services
 
 
@@ -29,27 +30,63 @@ class Decision:
     repairs: dict[str, list[str]] = field(default_factory=dict)  # host → what is off there
 
 
-def inputs_digest(
+def input_parts(
     placement: Placement,
     ansible_trees: Iterable[Path],
     secrets: Iterable[Path],
     addresses: Mapping[str, str],
     extra_vars: Mapping[str, object],
-) -> str:
-    h = hashlib.sha256(f"ffinfra {__version__}\n".encode())
-    for host, files in sorted(installed_files(placement).items()):
-        for dest, sha in sorted(files.items()):
-            h.update(f"{host} {dest} {sha}\n".encode())
-    for root in ansible_trees:
-        for p in sorted(q for q in root.rglob("*") if q.is_file() and "__pycache__" not in q.parts):
-            h.update(f"{p.relative_to(root.parent)} {hashlib.sha256(p.read_bytes()).hexdigest()}\n".encode())
-    for s in secrets:
-        if s.is_file():  # a fingerprint only: the digest lands in state.json, the secret must not
-            h.update(f"{s.name} {hashlib.sha256(s.read_bytes()).hexdigest()}\n".encode())
-    for host, addr in sorted(addresses.items()):
-        h.update(f"{host} {addr}\n".encode())
-    h.update(repr(sorted((k, repr(v)) for k, v in extra_vars.items())).encode())
-    return h.hexdigest()
+) -> dict[str, str]:
+    """A digest of each kind of input a run of the playbook depends on: the files placed on each host by each role
+    (and the roles each host runs), the roles and playbooks, the secrets' fingerprints, the node addresses, and the
+    extra vars with ffinfra's version. state.json keeps them, so the next `up` knows what kind of change it faces."""
+
+    def digest(lines: Iterable[str]) -> str:
+        h = hashlib.sha256()
+        for line in lines:
+            h.update(f"{line}\n".encode())
+        return h.hexdigest()
+
+    def tree() -> Iterable[str]:
+        for root in ansible_trees:
+            for p in sorted(q for q in root.rglob("*") if q.is_file() and "__pycache__" not in q.parts):
+                yield f"{p.relative_to(root.parent)} {hashlib.sha256(p.read_bytes()).hexdigest()}"
+
+    return {
+        "files": digest(
+            f"{host} {role} {dest} {a.sha256}"
+            for host, roles in sorted(placement.items())
+            for role, files in sorted(roles.items())
+            for dest, a in sorted(files.items())
+        ),
+        "ansible": digest(tree()),
+        # fingerprints only: the digest lands in state.json, the secret must not
+        "secrets": digest(f"{s.name} {hashlib.sha256(s.read_bytes()).hexdigest()}" for s in secrets if s.is_file()),
+        "addresses": digest(f"{host} {addr}" for host, addr in sorted(addresses.items())),
+        "vars": digest([f"ffinfra {__version__}", repr(sorted((k, repr(v)) for k, v in extra_vars.items()))]),
+    }
+
+
+def inputs_digest(parts: Mapping[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()
+
+
+def changed_roles(placement: Placement, services: Services, state: StackState) -> dict[str, set[str]]:
+    """host → the roles whose work there differs from what state.json records as applied: a file added, changed
+    or gone, a role the host now runs, or a host never applied (all its roles)."""
+    out: dict[str, set[str]] = {}
+    for host, hs in services.hosts.items():
+        recorded = state.hosts.get(host)
+        if recorded is None:
+            out[host] = set(hs.roles)
+            continue
+        want = {r: {d: a.sha256 for d, a in files.items()} for r, files in placement.get(host, {}).items()}
+        have = {r: rs.files for r, rs in recorded.roles.items()}
+        roles = {r for r in set(want) | set(have) if want.get(r, {}) != have.get(r, {}) and r in hs.roles}
+        roles |= set(hs.roles) - set(recorded.runs)
+        if roles:
+            out[host] = roles
+    return out
 
 
 def roles_to_repair(probe: HostProbe, placement: Placement, services: Services) -> set[str]:
@@ -72,13 +109,23 @@ def decide(
     probes: Mapping[str, HostProbe] | None,
     placement: Placement,
     services: Services,
+    changed_parts: set[str] | None = None,
+    changed: Mapping[str, set[str]] | None = None,
 ) -> Decision:
+    """`changed_parts`: the kinds of input that differ from the last complete apply (None: unknown, e.g. a state
+    from an older ffinfra); `changed`: host → roles whose files differ from the record (changed_roles)."""
     if force:
         return Decision(True, "--force: every role on every host")
     if tags:
         return Decision(True, f"--tags {','.join(tags)}", tags=list(tags))
     if not digest_matches:
-        return Decision(True, "the inputs changed since the last complete apply: every role on every host")
+        if changed_parts == {"files"} and changed:
+            # Only rendered files changed: the roles that install them, on the hosts that get them.
+            roles = [r for r in ROLES if any(r in rs for rs in changed.values())]
+            hosts = sorted(changed)
+            return Decision(True, f"changed files: {', '.join(roles)} on {', '.join(hosts)}", tags=roles, limit=hosts)
+        what = ", ".join(sorted(changed_parts)) if changed_parts else "the inputs"
+        return Decision(True, f"{what} changed since the last complete apply: every role on every host")
     if probes is None:
         return Decision(True, "the nodes were not probed: every role on every host")
     off = {h: p for h, p in sorted(probes.items()) if not p.healthy}

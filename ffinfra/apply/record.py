@@ -42,6 +42,7 @@ def record_hosts(
             spec_sha256=topo.spec_sha256,
             ok=hr.ok,
             changed=hr.changed,
+            runs=list(topo.services.of(h).roles),
             roles={
                 role: RoleState(
                     files={dest: a.sha256 for dest, a in files.items()}, applied_at=now, ffinfra_version=__version__

@@ -25,7 +25,7 @@ from ffinfra import assets
 from ffinfra.apply.ansible import PlaybookResult, run_playbook
 from ffinfra.apply.applied import PlanRefused, applied_record, plan_against_applied, reload_only
 from ffinfra.apply.build import project_root, require_writable_stack, write_build
-from ffinfra.apply.converge import Decision, decide, inputs_digest
+from ffinfra.apply.converge import Decision, changed_roles, decide, input_parts, inputs_digest
 from ffinfra.apply.events import Reporter
 from ffinfra.apply.health import Check, verify_stack
 from ffinfra.apply.probe import HostProbe, probe_hosts
@@ -237,13 +237,16 @@ def _apply(r: _Run) -> bool:
         "ffinfra_fabric_sim": sim,
         "ffinfra_stack": topo.name,
     }
-    digest = inputs_digest(
+    parts = input_parts(
         r.placement,
         [assets.roles_dir(), assets.asset_dir("playbooks")],
         [r.secrets.munge_key, r.secrets.operator_pub],
         {h: e.address for h, e in r.endpoints.items()},
         extra_vars,
     )
+    digest = inputs_digest(parts)
+    applied = r.state.applied_inputs
+    changed_parts = {k for k, v in parts.items() if applied.get(k) != v} if applied else None
     # Not in the digest: the files the plan judged reloadable (the roles reload their daemon for exactly these)
     # and whether destructive changes are allowed; the change itself is in it, through the files' hashes.
     extra_vars["ffinfra_reload_only"] = reload_only(r.result.plan)
@@ -261,6 +264,8 @@ def _apply(r: _Run) -> bool:
             probes=r.probes,
             placement=r.placement,
             services=topo.services,
+            changed_parts=changed_parts,
+            changed=changed_roles(r.placement, topo.services, r.state),
         )
         r.result.decision = decision
         for host, problems in decision.repairs.items():
@@ -269,14 +274,14 @@ def _apply(r: _Run) -> bool:
             r.say("apply", f"skipped: {decision.reason} (--force runs every role anyway)")
             for h in topo.hosts:
                 r.reporter.host(h.name, "apply", "ok", "unchanged")
-            _remember(r, digest)
+            _remember(r, digest, parts)
             return True
         r.say("apply", f"running {assets.playbook('site.yml').name}: {decision.reason}")
         pr = _run_playbook(r, decision, extra_vars, conn)
         r.probes = None  # the playbook may have changed what they saw
     finally:
         r.result.phase_seconds["apply"] = time.monotonic() - t
-    return _account(r, pr, decision, digest)
+    return _account(r, pr, decision, digest, parts)
 
 
 def _run_playbook(r: _Run, decision: Decision, extra_vars: dict[str, Any], conn: Path) -> PlaybookResult:
@@ -309,7 +314,7 @@ def _run_playbook(r: _Run, decision: Decision, extra_vars: dict[str, Any], conn:
     )
 
 
-def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str) -> bool:
+def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str, parts: dict[str, str]) -> bool:
     """Record what the playbook did; a failure names the first failed host, its task and message."""
     topo = r.c.topology
     order = [h.name for h in topo.hosts]
@@ -353,14 +358,15 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str) -> bo
         save_state(r.paths.state_json, r.state)
         return False
     if not r.opts.tags:  # --tags runs some roles only: it does not vouch for the whole stack
-        _remember(r, digest)
+        _remember(r, digest, parts)
     save_state(r.paths.state_json, r.state)
     return True
 
 
-def _remember(r: _Run, digest: str) -> None:
+def _remember(r: _Run, digest: str, parts: dict[str, str]) -> None:
     """Every host runs what this spec asks: the next plan starts from it, the next run may take the fast path."""
     r.state.applied_digest = digest
+    r.state.applied_inputs = parts
     r.state.applied = applied_record(r.c, r.run.path.name)
     r.state.last_run = r.run.path.name
     r.state.updated_at = utc_now()

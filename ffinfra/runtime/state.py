@@ -43,6 +43,7 @@ class HostState(_Model):
     spec_sha256: str = ""
     ok: int = 0  # Ansible task counts of the run that applied it
     changed: int = 0
+    runs: list[str] = Field(default_factory=list)  # every Ansible role the host ran (with or without files)
     roles: dict[str, RoleState] = Field(default_factory=dict)  # Ansible role name → what it installed
 
 
@@ -64,6 +65,7 @@ class StackState(_Model):
     updated_at: str | None = None
     last_run: str | None = None
     applied_digest: str | None = None
+    applied_inputs: dict[str, str] = Field(default_factory=dict)  # a digest per kind of input (apply/converge.py)
     verified_at: str | None = None
     destroyed_at: str | None = None
     applied: AppliedSpec | None = None

@@ -162,6 +162,8 @@ def test_a_partition_change_reconfigures_without_restarting(lab_stack) -> None:
     spec.write_text(spec.read_text().replace("{name: lab, groups: [compute]", "{name: batch, groups: [compute]"))
     out = _ok(run_ffinfra(["up", "lab"], env, work))
     assert "Impact: hot reload" in out and "scontrol reconfigure" in out
+    # only slurm.conf changed: only the Slurm roles run, on the hosts that get it (not st01, st02)
+    assert "changed files: slurm_controller, slurm_node, slurm_client on cn01, cn02, cn03, cn04, ctl01, login01" in out
     assert _exec(work, env, "ctl01", "sinfo -h -o '%P'") == "batch*"
     assert {h: _exec(work, env, h, f"pgrep -x {d}") for h, d in (("ctl01", "slurmctld"), ("cn01", "slurmd"))} == pids
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ffinfra.apply.converge import decide, inputs_digest, roles_to_repair
+from ffinfra.apply.converge import changed_roles, decide, input_parts, inputs_digest, roles_to_repair
 from ffinfra.apply.probe import HostProbe
+from ffinfra.apply.record import record_hosts
 from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
+from ffinfra.runtime.state import StackState
 
 
 @pytest.fixture(scope="module")
@@ -61,19 +63,56 @@ def test_an_unreadable_node_gets_every_role_it_runs(lab):
     assert d.limit == ["ctl01"] and "slurm_controller" in d.tags and "opensm" in d.tags
 
 
-def test_the_digest_follows_files_roles_secrets_addresses_and_extra_vars(lab, tmp_path):
+def test_each_kind_of_input_has_its_own_digest(lab, tmp_path):
     _, placement = lab
     roles = tmp_path / "roles"
     (roles / "x" / "tasks").mkdir(parents=True)
     (roles / "x" / "tasks" / "main.yml").write_text("---\n")
     key = tmp_path / "munge.key"
     key.write_bytes(b"k1")
-    base = inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
-    assert base == inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
-    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.2"}, {"a": 1})
-    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 2})
+
+    def parts(addr: str = "10.0.0.1", extra: int = 1) -> dict[str, str]:
+        return input_parts(placement, [roles], [key], {"cn01": addr}, {"a": extra})
+
+    base = parts()
+    assert base == parts() and inputs_digest(base) == inputs_digest(parts())
+    assert {k for k, v in parts(addr="10.0.0.2").items() if v != base[k]} == {"addresses"}
+    assert {k for k, v in parts(extra=2).items() if v != base[k]} == {"vars"}
     (roles / "x" / "tasks" / "main.yml").write_text("---\n# edited\n")
-    assert base != inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
+    assert {k for k, v in parts().items() if v != base[k]} == {"ansible"}
     key.write_bytes(b"k2")
-    edited = inputs_digest(placement, [roles], [key], {"cn01": "10.0.0.1"}, {"a": 1})
-    assert "k2" not in edited and edited != base
+    assert "k2" not in str(parts()) and parts()["secrets"] != base["secrets"]
+
+
+def test_only_changed_files_run_only_the_roles_that_install_them_where_they_go(compiled_stack, make_stack, stack_text):
+    from ffinfra.compile import compile_stack
+
+    topo = compiled_stack("lab").topology
+    placement = place(topo, render_all(topo))
+    state = StackState()
+    record_hosts(state, topo, placement, [h.name for h in topo.hosts], "lab", {}, "r1", {})
+    assert changed_roles(placement, topo.services, state) == {}
+    edited = compile_stack(make_stack(stack_text("lab").replace("{name: lab, groups", "{name: batch, groups")))
+    new = place(edited.topology, render_all(edited.topology))
+    changed = changed_roles(new, edited.topology.services, state)
+    slurm_hosts = {"cn01", "cn02", "cn03", "cn04", "ctl01", "login01"}
+    assert (
+        set(changed) == slurm_hosts and changed["cn01"] == {"slurm_node"} and changed["ctl01"] == {"slurm_controller"}
+    )
+    d = decide(
+        force=False, tags=None, digest_matches=False, probes=None, placement=new, services=edited.topology.services,
+        changed_parts={"files"}, changed=changed,
+    )  # fmt: skip
+    assert d.tags == ["slurm_controller", "slurm_node", "slurm_client"] and d.limit == sorted(slurm_hosts)
+    # anything else changed as well (the roles, the addresses ...): every role on every host
+    d = decide(
+        force=False, tags=None, digest_matches=False, probes=None, placement=new, services=edited.topology.services,
+        changed_parts={"files", "ansible"}, changed=changed,
+    )  # fmt: skip
+    assert d.tags is None and d.limit is None and "ansible, files changed" in d.reason
+
+
+def test_a_host_never_applied_gets_every_role_it_runs(lab):
+    topo_placement = lab
+    topo, placement = topo_placement
+    assert changed_roles(placement, topo.services, StackState())["ctl01"] == set(topo.services.of("ctl01").roles)

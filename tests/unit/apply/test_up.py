@@ -254,6 +254,9 @@ def test_a_partition_change_lets_the_roles_reload_slurm_conf(lab):
     result = run()
     assert result.ok and result.plan is not None and result.plan.impact.label == "hot reload"
     assert cluster.playbooks[-1]["extra_vars"]["ffinfra_reload_only"] == ["slurm/slurm.conf"]
+    # only slurm.conf changed: only the Slurm roles run, only on the hosts that get it
+    assert cluster.playbooks[-1]["tags"] == ["slurm_controller", "slurm_node", "slurm_client"]
+    assert cluster.playbooks[-1]["limit"] == ["cn01", "cn02", "cn03", "cn04", "ctl01", "login01"]
 
 
 def test_a_node_change_lets_no_role_reload(lab):
