@@ -75,12 +75,20 @@ def bench(stack: str, work: Path) -> dict:
         repair, r = _ffinfra(["up", stack], env, work)
         if r.returncode != 0:
             raise SystemExit(f"{stack}: repair failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+        s4 = _summary(stacks / stack)
         spec = stacks / stack / "cluster.yaml"
         spec.write_text(spec.read_text().replace("partitions:\n      - {name: ", "partitions:\n      - {name: x"))
         partition, r = _ffinfra(["up", stack], env, work)
         if r.returncode != 0:
             raise SystemExit(f"{stack}: partition change failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
-        out.update(repair_s=round(repair, 1), partition_s=round(partition, 1))
+        s5 = _summary(stacks / stack)
+        out.update(
+            repair_s=round(repair, 1),
+            partition_s=round(partition, 1),
+            repair_phases=s4["phase_seconds"],
+            partition_phases=s5["phase_seconds"],
+            decisions={k: (s["decision"] or {}).get("reason", "") for k, s in (("repair", s4), ("partition", s5))},
+        )
         out.update(
             first_s=round(first, 1),
             first_phases=s1["phase_seconds"],
@@ -123,6 +131,8 @@ def main() -> None:
             f"{r['down_s']:>4.1f} s"
         )
         print(f"         first: {r['first_phases']}\n         re-run: {r['rerun_phases']}")
+        print(f"         repair: {r['repair_phases']}  ({r['decisions']['repair']})")
+        print(f"         partition: {r['partition_phases']}  ({r['decisions']['partition']})")
 
 
 if __name__ == "__main__":
