@@ -29,6 +29,20 @@ from ffinfra.topology.model import Host, Subnet
 ROLES = ("common", "munge", "opensm", "slurm_controller", "slurm_node", "slurm_client", "bench_tools")
 SLURM_ROLES = ("slurm_controller", "slurm_node", "slurm_client")
 
+# The Debian packages each role needs. The `common` role installs the union of a host's roles' packages in one
+# step (one dpkg query, then one apt call only for what is missing), before any role writes a file or starts a
+# daemon: a package check per role cost seconds per host. ibsim-utils, needed only on a simulated fabric, is
+# installed by the opensm role's simulator tasks.
+ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
+    "common": (),
+    "munge": ("munge",),
+    "opensm": ("opensm", "infiniband-diags"),
+    "slurm_controller": ("slurmctld", "slurm-client"),
+    "slurm_node": ("slurmd", "slurm-client"),
+    "slurm_client": ("slurm-client",),
+    "bench_tools": ("iperf3", "fio", "perftest", "infiniband-diags", "numactl"),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Daemon:

@@ -133,6 +133,32 @@ def test_config_turns_on_pipelining_connection_reuse_and_the_event_callback(tmp_
     assert (runner.CALLBACK_DIR / "ffinfra_events.py").is_file()
 
 
+def test_with_mitogen_tasks_run_through_its_linear_strategy_without_ssh_multiplexing(tmp_path: Path) -> None:
+    cfg = runner.render_config(
+        forks=8, control_dir=tmp_path / "cp", local_tmp=tmp_path / "tmp", mitogen_dir=tmp_path / "strategy"
+    )
+    assert f"strategy_plugins = {tmp_path / 'strategy'}" in cfg and "strategy = mitogen_linear" in cfg
+    assert "ControlPath=none" in cfg and "ControlMaster=no" in cfg  # one Mitogen connection per host, held
+    plain = runner.render_config(forks=8, control_dir=tmp_path / "cp", local_tmp=tmp_path / "tmp")
+    assert "strategy = linear" in plain and "mitogen_linear" not in plain
+
+
+def test_mitogen_is_found_in_this_venv_and_can_be_turned_off() -> None:
+    found = runner.mitogen_strategy_dir({})
+    assert found is not None and (found / "mitogen_linear.py").is_file()  # a dependency of the apply extra
+    for off in ("0", "false", "no", "off"):
+        assert runner.mitogen_strategy_dir({"FFINFRA_MITOGEN": off}) is None
+
+
+def test_a_private_control_dir_is_removed_after_the_run(tmp_path: Path) -> None:
+    (tmp_path / "play.yml").write_text("- hosts: localhost\n  gather_facts: false\n  tasks: []\n")
+    (tmp_path / "hosts.yml").write_text("all: {hosts: {localhost: {ansible_connection: local}}}\n")
+    before = set(Path("/tmp").glob("ffcp-*"))
+    r = runner.run_playbook(tmp_path / "play.yml", [tmp_path / "hosts.yml"], {}, tmp_path / ("x" * 80))
+    assert r.rc == 0
+    assert set(Path("/tmp").glob("ffcp-*")) <= before  # nothing left behind in /tmp
+
+
 def test_control_sockets_move_to_a_short_dir_when_run_dir_is_long(tmp_path: Path) -> None:
     assert runner.control_dir_for(Path("/tmp/r")) == Path("/tmp/r/cp")
     long_dir = tmp_path / ("x" * 80)

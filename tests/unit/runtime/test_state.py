@@ -37,8 +37,17 @@ def test_the_applied_spec_survives_a_roundtrip(tmp_path: Path) -> None:
 def test_a_version_1_state_loads_as_nothing_recorded(tmp_path: Path) -> None:
     """Before roles were Ansible role names (slurm, nccl): the next up re-applies and records everything."""
     p = tmp_path / "state.json"
-    p.write_text(json.dumps({"version": 1, "stack": "lab", "last_run": "r1", "applied_digest": "x",
-                             "hosts": {"cn01": {"roles": {"slurm": {"artifacts": {"a": "1"}}}}}}))
+    p.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "stack": "lab",
+                "last_run": "r1",
+                "applied_digest": "x",
+                "hosts": {"cn01": {"roles": {"slurm": {"artifacts": {"a": "1"}}}}},
+            }
+        )
+    )
     st = load_state(p)
     assert st.hosts == {} and st.applied_digest is None and st.applied is None
     assert st.stack == "lab" and st.last_run == "r1"
