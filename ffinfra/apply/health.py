@@ -17,6 +17,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ffinfra.analysis.opensm_log import configured_engine, log_command, parse_opensm_log, sweep_problems
@@ -179,20 +180,30 @@ def verify_stack(
     log: Log,
     known: Mapping[str, HostProbe] | None = None,
 ) -> list[Check]:
+    """Daemons first; then, at the same time, Slurm (controller, idle nodes, srun, in that order), the login
+    nodes and each subnet's OpenSM: they ask different hosts or different daemons, so none waits on another."""
     checks = [check_daemons(remote, topo, sim, log, known=known)]
     if not checks[0].ok:
         skipped = "skipped: a daemon is not running (see daemons)"
         checks += [Check(name, False, skipped) for name in ("slurmctld", "slurm-idle", "srun")]
     else:
-        checks.append(check_slurmctld(remote, topo, log))
-        if checks[-1].ok:
-            checks.append(check_slurm_idle(remote, topo, log))
-            ok = checks[-1].ok
-            checks.append(check_srun(remote, topo, log) if ok else Check("srun", False, "skipped: Slurm not idle"))
-            checks += check_login(remote, topo, log)
-        else:
-            checks += [Check(n, False, "skipped: slurmctld does not answer") for n in ("slurm-idle", "srun")]
-        checks += check_opensm(remote, topo, artifacts, log)
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            slurm = pool.submit(_slurm_checks, remote, topo, log)
+            login = pool.submit(check_login, remote, topo, log)
+            opensm = pool.submit(check_opensm, remote, topo, artifacts, log)
+            slurm_checks = slurm.result()
+            checks += slurm_checks
+            # as before: login nodes are judged only when the controller answers (else they fail with it)
+            checks += login.result() if slurm_checks[0].ok else []
+            checks += opensm.result()
     for c in checks:
         log(f"{'PASS' if c.ok else 'FAIL'} {c.name}: {c.detail} ({c.seconds:.1f} s)")
     return checks
+
+
+def _slurm_checks(remote: Remote, topo: Topology, log: Log) -> list[Check]:
+    ctl = check_slurmctld(remote, topo, log)
+    if not ctl.ok:
+        return [ctl] + [Check(n, False, "skipped: slurmctld does not answer") for n in ("slurm-idle", "srun")]
+    idle = check_slurm_idle(remote, topo, log)
+    return [ctl, idle, check_srun(remote, topo, log) if idle.ok else Check("srun", False, "skipped: Slurm not idle")]
