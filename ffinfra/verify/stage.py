@@ -16,6 +16,8 @@ from ffinfra.errors import OperationalError
 from ffinfra.render.artifact import Artifact
 
 NETLIST = "fabric/ibsim.net"
+_NODE = ("Switch", "Hca", "Rtr")
+_GUID = ("switchguid", "caguid", "sysimgguid")
 OPENSM_PREFIX = "opensm/"
 
 
@@ -97,3 +99,48 @@ def stage(artifacts: Iterable[Artifact], workdir: Path) -> Staged:
         staged.subnets[name] = sub
         staged.problems[name] = problems
     return staged
+
+
+def netlist_components(text: str) -> list[tuple[frozenset[str], str]] | None:
+    """Split an ibsim netlist into its connected parts: (node names, a netlist of just those nodes) each, in the
+    order of the file. Separate subnets (Fire-Flyer's zones) are separate parts, so each can have its own ibsim:
+    one ibsim serves MADs on one thread, and two zones' sweeps in one simulator take as long as one after the
+    other. None when the file has a line this does not understand (the caller then runs it whole)."""
+    header: list[str] = []
+    blocks: list[tuple[str, list[str], set[str]]] = []
+    pending: list[str] = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith(_NODE) and s.count('"') >= 2:
+            blocks.append((s.split('"')[1], [*pending, line], set()))
+            pending = []
+        elif s.startswith("[") and s.count('"') >= 2 and blocks and not pending:
+            blocks[-1][1].append(line)
+            blocks[-1][2].add(s.split('"')[1])
+        elif s.startswith(_GUID):
+            pending.append(line)
+        elif not s or s.startswith("#"):
+            (blocks[-1][1] if blocks and not pending else header if not blocks else pending).append(line)
+        elif not blocks and "=" in s:
+            header.append(line)  # width=, speed= ...: they hold for every part
+        else:
+            return None
+    parent = {name: name for name, _, _ in blocks}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for name, _, peers in blocks:
+        for peer in peers:
+            if peer in parent:
+                parent[find(peer)] = find(name)
+    parts: dict[str, list[tuple[str, list[str]]]] = {}
+    for name, lines, _ in blocks:
+        parts.setdefault(find(name), []).append((name, lines))
+    return [
+        (frozenset(n for n, _ in members), "\n".join(header + [x for _, lines in members for x in lines]) + "\n")
+        for members in parts.values()
+    ]

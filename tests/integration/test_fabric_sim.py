@@ -126,6 +126,8 @@ def test_ff2_storage_dual_homed(checked) -> None:
     assert len(storage) == 180
     assert {(p.nic, p.zone) for h in storage for p in h.ports} == {("mlx5_0", "z0"), ("mlx5_1", "z1")}
     assert [s.ca_lids for s in report.subnets] == [800, 800]
+    # the zones share no cable: each had an ibsim of its own, both at once
+    assert sorted(p.name for p in report.workdir.glob("ibsim-*") if p.is_dir()) == ["ibsim-z0", "ibsim-z1"]
     assert TIMES["ff2"] < 120  # a few seconds normally; generous for slow CI
 
 
