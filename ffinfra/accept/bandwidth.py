@@ -25,6 +25,7 @@ from ffinfra.analysis.parsers.iperf3 import parse_iperf3
 from ffinfra.analysis.parsers.perftest import parse_bw
 from ffinfra.runtime.ssh import CmdResult
 from ffinfra.topology.model import HostPort, Topology
+from ffinfra.topology.thresholds import Threshold
 
 # The nodes the bench_tools role equips (iperf3, fio, perftest): the ones whose bandwidth matters.
 BENCH_ROLES = ("compute", "storage")
@@ -194,3 +195,17 @@ def suspects(results: list[DirectionResult], mark: float | None) -> tuple[dict[s
     good_links = {u for r in results if not bad(r) for u in r.uplinks}
     links = sorted({u for r in failing for u in r.uplinks} - good_links)
     return {}, links
+
+
+def mark_above_environment(mark: Threshold | None, at_once: int, stack: str) -> str:
+    """What to say when every direction of a round measured, all below the mark, and no node or uplink explains
+    it: the mark is more than this environment delivers with that many directions at once (a lab's veths share
+    the host's CPUs; a real fabric this uniformly slow has a cause outside the pairs, such as congestion control or
+    a wrong link speed everywhere)."""
+    where = f" ({mark.source})" if mark is not None else ""
+    value = f"{mark.value:g} {mark.unit}" if mark is not None and mark.value is not None else "the mark"
+    return (
+        f"every direction is slow and no node or uplink explains it: the pass mark {value}{where} is likely above "
+        f"what this environment delivers with {at_once} directions at once; measure it with "
+        f"`ffinfra test {stack} --suite bandwidth --calibrate`, or set the figure in the spec's acceptance:"
+    )

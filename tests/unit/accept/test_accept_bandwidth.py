@@ -130,3 +130,13 @@ def test_the_rounds_run_cross_every_uplink_of_every_leaf(compiled_stack, stack, 
         f"{leaf.name}#{k}" for z in topo.zones for leaf in topo.switches_in(z.name, "leaf") for k in range(z.uplinks)
     }
     assert crossed == want
+
+
+def test_a_uniformly_slow_round_says_the_mark_is_above_the_environment_and_how_to_calibrate():
+    from ffinfra.topology.thresholds import Threshold
+
+    mark = Threshold("iperf3", 9.0, "Gb/s", "90% of the 10 Gb/s Ethernet NIC")
+    text = bw.mark_above_environment(mark, 14, "lab16")
+    assert "no node or uplink explains it" in text
+    assert "9 Gb/s (90% of the 10 Gb/s Ethernet NIC)" in text and "14 directions at once" in text
+    assert "ffinfra test lab16 --suite bandwidth --calibrate" in text
