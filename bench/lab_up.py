@@ -148,6 +148,7 @@ def bench(stack: str, work: Path, code: Path) -> dict:
 def ff2_model(lab: dict) -> list[str]:
     """Estimate ff2's first up and one-file change from a lab measurement (see the assumptions printed)."""
     sys.path.insert(0, str(ROOT))
+    from ffinfra.apply.ansible import MAX_FORKS
     from ffinfra.compile import compile_stack
     from ffinfra.stack import find_stack
     from ffinfra.topology.services import ROLES, SLURM_ROLES
@@ -169,7 +170,7 @@ def ff2_model(lab: dict) -> list[str]:
         f"{'control node':>14} {'forks':>6} {'first up':>10} {'one-file change':>16}",
     ]
     for cores in (2, 16, 32, 64):
-        forks = min(10 * cores, 500)
+        forks = min(10 * cores, MAX_FORKS)  # ffinfra's default_forks with enough memory
         est = []
         for results, tasks in ((r_first, first["tasks"]), (r_change, change["tasks"])):
             cpu_bound = results * cpu_per_result / cores
@@ -180,7 +181,8 @@ def ff2_model(lab: dict) -> list[str]:
         "assumptions: the control node's CPU is the bottleneck, each host-task costing it what it costs here",
         "  (Ansible, Mitogen and ssh all included; the hosts do their own work in parallel); each role runs as",
         f"  many tasks per host as on the lab; a task's remote part takes {REMOTE_TASK_S} s on an idle host, and",
-        "  each task waits for its slowest batch of `forks` hosts; forks = 10 per core; no SSH, mirror or",
+        "  each task waits for its slowest batch of `forks` hosts; forks as ffinfra sizes them (10 per core, at",
+        "  most 256); no SSH, mirror or",
         "  network limits. Package installs on fresh hosts (apt) are not in it.",
     ]
     return lines
