@@ -18,7 +18,7 @@ from ffinfra.render.artifact import Artifact
 from ffinfra.render.env import header
 from ffinfra.render.ostune import sysctl_settings
 from ffinfra.topology.model import Host, Topology
-from ffinfra.topology.services import ROLE_PACKAGES, ansible_group
+from ffinfra.topology.services import ROLE_PACKAGES, ROLE_SIM_PACKAGES, ansible_group
 
 ROLES = ("compute", "storage", "management", "controller", "login")
 
@@ -74,6 +74,7 @@ def all_vars(topo: Topology) -> dict[str, Any]:
         "ffinfra_groups": "{{ group_names + ['all'] }}",
         # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
         "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
+        "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
         "ffinfra_qos": {
             "enabled": spec.qos.enabled,
             "classes": {name: {"sl": getattr(classes, name).sl} for name in ("hfreduce", "nccl", "storage", "other")},

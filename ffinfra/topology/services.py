@@ -31,8 +31,7 @@ SLURM_ROLES = ("slurm_controller", "slurm_node", "slurm_client")
 
 # The Debian packages each role needs. The `common` role installs the union of a host's roles' packages in one
 # step (one dpkg query, then one apt call only for what is missing), before any role writes a file or starts a
-# daemon: a package check per role cost seconds per host. ibsim-utils, needed only on a simulated fabric, is
-# installed by the opensm role's simulator tasks.
+# daemon: a package check per role cost seconds per host. ROLE_SIM_PACKAGES: added on a simulated fabric only.
 ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "common": (),
     "munge": ("munge",),
@@ -42,6 +41,7 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "slurm_client": ("slurm-client",),
     "bench_tools": ("iperf3", "fio", "perftest", "infiniband-diags", "numactl"),
 }
+ROLE_SIM_PACKAGES: dict[str, tuple[str, ...]] = {"opensm": ("ibsim-utils",)}
 
 
 @dataclass(frozen=True, slots=True)

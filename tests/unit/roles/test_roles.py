@@ -22,7 +22,7 @@ from ffinfra.render.bundle import write_bundle
 from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
-from ffinfra.topology.services import ROLES
+from ffinfra.topology.services import ROLE_PACKAGES, ROLES
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[test]')")
 
@@ -110,7 +110,8 @@ PROBE = """
                         'slurm_node': slurm_node_files | map(attribute='value.dest') | list,
                         'slurm_client': slurm_client_files | map(attribute='value.dest') | list},
               'subnets': opensm_subnets, 'logs': opensm_log_files, 'engines': opensm_engines,
-              'spool': slurm_node_spool_dir, 'state': slurm_controller_state_dir} | to_json }}
+              'spool': slurm_node_spool_dir, 'state': slurm_controller_state_dir,
+              'packages': common_host_packages} | to_json }}
 """
 FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client")
 
@@ -154,6 +155,28 @@ def test_ansible_selects_exactly_the_compilers_placement(stack: str, tmp_path: P
         for role in FILE_ROLES:
             ansible = set(got[host]["files"][role]) if role in want_roles else set()
             assert ansible == set(placement[host].get(role, {})), f"{stack} {host} {role}"
+        # one package step per host: exactly what its roles need, from the compiler's table
+        assert got[host]["packages"] == sorted({p for role in want_roles for p in ROLE_PACKAGES[role]}), host
+
+
+def test_a_simulated_fabric_adds_the_simulator_to_the_sm_hosts_packages_only(tmp_path: Path) -> None:
+    c = compile_stack(find_stack("lab"))
+    build = tmp_path / "build"
+    write_bundle(c.topology, render_all(c.topology), build)
+    (tmp_path / "probe.yml").write_text(PROBE)
+    files = [str(ROOT / "roles" / r / "defaults" / "main.yml") for r in ROLES]
+    events: list[dict[str, Any]] = []
+    extra = {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files, "ffinfra_fabric_sim": True}
+    r = runner.run_playbook(
+        tmp_path / "probe.yml", [ROOT / "inventories" / "lab"], extra, tmp_path / "run",
+        on_event=events.append, limit="ctl01,cn01",
+    )  # fmt: skip
+    assert r.ok, r.log_path.read_text()[-4000:]
+    got = {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
+    assert "ibsim-utils" in got["ctl01"]["packages"] and "opensm" in got["ctl01"]["packages"]
+    assert "ibsim-utils" not in got["cn01"]["packages"]
+    assert got["cn01"]["packages"] == ["fio", "infiniband-diags", "iperf3", "munge", "numactl", "perftest",
+                                       "slurm-client", "slurmd"]  # fmt: skip
 
 
 def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:
