@@ -36,10 +36,13 @@ def input_parts(
     secrets: Iterable[Path],
     addresses: Mapping[str, str],
     extra_vars: Mapping[str, object],
+    inventory: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """A digest of each kind of input a run of the playbook depends on: the files placed on each host by each role
-    (and the roles each host runs), the roles and playbooks, the secrets' fingerprints, the node addresses, and the
-    extra vars with ffinfra's version. state.json keeps them, so the next `up` knows what kind of change it faces."""
+    (and the roles each host runs), the roles and playbooks, the secrets' fingerprints, the node addresses, the
+    extra vars with ffinfra's version, and the rendered inventory (`inventory`: path → sha256; its group_vars
+    carry what no placed file does, such as each role's packages). state.json keeps them, so the next `up` knows
+    what kind of change it faces."""
 
     def digest(lines: Iterable[str]) -> str:
         h = hashlib.sha256()
@@ -64,6 +67,7 @@ def input_parts(
         "secrets": digest(f"{s.name} {hashlib.sha256(s.read_bytes()).hexdigest()}" for s in secrets if s.is_file()),
         "addresses": digest(f"{host} {addr}" for host, addr in sorted(addresses.items())),
         "vars": digest([f"ffinfra {__version__}", repr(sorted((k, repr(v)) for k, v in extra_vars.items()))]),
+        "inventory": digest(f"{path} {sha}" for path, sha in sorted((inventory or {}).items())),
     }
 
 

@@ -243,6 +243,7 @@ def _apply(r: _Run) -> bool:
         [r.secrets.munge_key, r.secrets.operator_pub],
         {h: e.address for h, e in r.endpoints.items()},
         extra_vars,
+        {a.path: a.sha256 for a in r.artifacts if a.path.startswith("inventory/")},
     )
     digest = inputs_digest(parts)
     applied = r.state.applied_inputs

@@ -1,5 +1,6 @@
-"""Who runs what, decided once: each host's Ansible roles, the daemons they start, and the cluster-wide facts every
-consumer needs (the Slurm controller, the cluster name, the Slurm nodes, the 3FS cluster id).
+"""Who runs what, decided once: each host's Ansible roles, the daemons they start, the packages each role needs, and
+the cluster-wide facts every consumer needs (the Slurm controller, the cluster name, the Slurm nodes, the 3FS
+cluster id).
 
 Everything downstream reads this and nothing re-derives it: the renderers (slurm.conf declares `slurm_nodes`),
 the inventory (one group per role, `svc_<role>`, that the plays of playbooks/site.yml target), which files go

@@ -71,13 +71,15 @@ def test_each_kind_of_input_has_its_own_digest(lab, tmp_path):
     key = tmp_path / "munge.key"
     key.write_bytes(b"k1")
 
-    def parts(addr: str = "10.0.0.1", extra: int = 1) -> dict[str, str]:
-        return input_parts(placement, [roles], [key], {"cn01": addr}, {"a": extra})
+    def parts(addr: str = "10.0.0.1", extra: int = 1, inv: str = "a1") -> dict[str, str]:
+        return input_parts(placement, [roles], [key], {"cn01": addr}, {"a": extra}, {"inventory/all.yml": inv})
 
     base = parts()
     assert base == parts() and inputs_digest(base) == inputs_digest(parts())
     assert {k for k, v in parts(addr="10.0.0.2").items() if v != base[k]} == {"addresses"}
     assert {k for k, v in parts(extra=2).items() if v != base[k]} == {"vars"}
+    # the inventory's group_vars carry what no placed file does (each role's packages): a change runs every role
+    assert {k for k, v in parts(inv="b2").items() if v != base[k]} == {"inventory"}
     (roles / "x" / "tasks" / "main.yml").write_text("---\n# edited\n")
     assert {k for k, v in parts().items() if v != base[k]} == {"ansible"}
     key.write_bytes(b"k2")
