@@ -182,8 +182,7 @@ def ff2_model(lab: dict) -> list[str]:
         "  (Ansible, Mitogen and ssh all included; the hosts do their own work in parallel); each role runs as",
         f"  many tasks per host as on the lab; a task's remote part takes {REMOTE_TASK_S} s on an idle host, and",
         "  each task waits for its slowest batch of `forks` hosts; forks as ffinfra sizes them (10 per core, at",
-        "  most 256); no SSH, mirror or",
-        "  network limits. Package installs on fresh hosts (apt) are not in it.",
+        "  most 256); no SSH, mirror or network limits. Package installs on fresh hosts (apt) are not in it.",
     ]
     return lines
 
