@@ -83,10 +83,11 @@ def up(
                refusal changes nothing (exit 1)
     provision  the nodes (lab: namespaces with their own address, root filesystem and key-only sshd)
     render     every artifact into build/<stack>/, the inventory into inventories/<stack>/
-    apply      the Ansible roles. When no input changed since the last apply, only the roles that repair what
-               the nodes show off (a hand-edited file, a stopped daemon) run, on those hosts; when nothing is
-               off, none does. --force runs every role. Daemons reload where the plan says so (SIGHUP OpenSM,
-               scontrol reconfigure) and restart otherwise
+    apply      the Ansible roles, through Mitogen for Ansible (FFINFRA_MITOGEN=0: plain SSH). When only
+               rendered files changed, only the roles that install them run, on the hosts that get them. When
+               no input changed, only the roles that repair what the nodes show off (a hand-edited file, a
+               stopped daemon) run, on those hosts; when nothing is off, none does. --force runs every role.
+               Daemons reload where the plan says so (SIGHUP OpenSM, scontrol reconfigure), else restart
     verify     every daemon running (a missing one is named at once), Slurm answering, every Slurm node idle,
                srun on all of them, sinfo from login nodes, OpenSM SUBNET UP with its configured routing
 
