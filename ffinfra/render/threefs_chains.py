@@ -1,0 +1,60 @@
+"""The chain files 3FS's admin_cli takes, byte for byte in the formats upstream's gen_chain_table.py writes:
+
+    generated_chains.csv        ChainId,TargetId,... (one TargetId column per replica), a chain a line, by chain id
+    generated_chain_table.csv   ChainId, then one chain id a line
+    create_target_cmd.txt       one `create-target` a target, fed to admin_cli on stdin
+    remove_target_cmd.txt       `offline-target` then `remove-target` a target
+
+    admin_cli upload-chains generated_chains.csv
+    admin_cli upload-chain-table --desc stage 1 generated_chain_table.csv
+
+The chain table itself is the compiler's decision (topology/chains.py); this only writes it down. Without a chunk
+size, upstream's create-target line has two spaces before --use-new-chunk-engine; so does ours.
+"""
+
+from __future__ import annotations
+
+from ffinfra.topology.chains import ChainTable
+
+CHAINS = "generated_chains.csv"
+CHAIN_TABLE = "generated_chain_table.csv"
+CREATE_TARGETS = "create_target_cmd.txt"
+REMOVE_TARGETS = "remove_target_cmd.txt"
+
+
+def chains_csv(table: ChainTable) -> str:
+    lines = ["ChainId," + ",".join(["TargetId"] * table.replication)]
+    lines += [f"{c.chain_id}," + ",".join(str(t.target_id) for t in c.targets) for c in table.chains]
+    return "\n".join(lines) + "\n"
+
+
+def chain_table_csv(table: ChainTable) -> str:
+    return "\n".join(["ChainId", *(str(c.chain_id) for c in table.chains)]) + "\n"
+
+
+def create_target_cmds(table: ChainTable) -> str:
+    return "".join(
+        f"create-target --node-id {t.node_id} --disk-index {t.disk} --target-id {t.target_id} "
+        f"--chain-id {c.chain_id}  --use-new-chunk-engine\n"
+        for c in table.chains
+        for t in c.targets
+    )
+
+
+def remove_target_cmds(table: ChainTable) -> str:
+    return "".join(
+        f"offline-target --node-id {t.node_id} --target-id {t.target_id}\n"
+        f"remove-target --node-id {t.node_id} --target-id {t.target_id}\n"
+        for c in table.chains
+        for t in c.targets
+    )
+
+
+def chain_files(table: ChainTable) -> dict[str, str]:
+    """file name → content, the four files admin_cli takes."""
+    return {
+        CHAINS: chains_csv(table),
+        CHAIN_TABLE: chain_table_csv(table),
+        CREATE_TARGETS: create_target_cmds(table),
+        REMOVE_TARGETS: remove_target_cmds(table),
+    }

@@ -1,0 +1,339 @@
+"""3FS chain placement, decided once: which storage targets form each replication chain.
+
+    table = place_chains(node_ids=[10001, ..., 10180], disks=16, replication=2, targets_per_disk=6)
+    table.chains[0]            → Chain(chain_id=1000100001, disk=0, targets=(Target(10001, 0, ...), ...))
+    pair_counts(table)         → {(10001, 10002): 1, ...}: the chains each pair of nodes shares
+
+Our own algorithm, not upstream's integer program (which needs minutes at 25 nodes and finds nothing at 60): each
+disk index gets its own design, so that over the whole cluster every pair of storage nodes shares as close to the
+same number of chains as possible (when a node fails, its chains recover from every peer evenly). Upstream repeats
+one design on every disk, which on Fire-Flyer's 180 nodes would make the pairs that share a chain share 16 and
+all others none.
+
+1. Greedy: disk by disk, each chain takes the node with the most targets left to place, then the nodes that share
+   the fewest chains with those already in it (over every disk so far).
+2. Repair: while a pair shares more chains than the ideal rounded up, or fewer than rounded down, swap one node
+   between two chains of the same disk (a swap keeps every node's targets per disk), choosing among a sample of
+   the swaps that move that pair towards the ideal the one that lowers Σ (shared − ideal)² most, and now and then
+   one that raises it a little (seeded: the same input always gives the same chains).
+
+For replication 2 and 3 (3FS's CR chains), property tests hold every pair within 1 of the ideal, Fire-Flyer's
+180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3). Wider chains are placed the same way, best effort:
+their spread is what `pair_counts` shows.
+
+Numbering is upstream's (deploy/data_placement/src/setup/gen_chain_table.py), so admin_cli and 3FS's tools read
+the result as their own (tp: target prefix, cp: chain prefix, both 10 by default):
+
+    target id = ((tp·1,000,000 + node_id)·1,000 + disk + 1)·100 + target_index + 1     (TargetId: uint64)
+    chain id  = (cp·1,000 + disk + 1)·100,000 + chain_index                            (ChainId: uint32)
+
+An id that does not fit its field, or a chain index, disk or target index that would spill into the next field,
+is refused with the limit named.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+from ffinfra.errors import FfinfraError
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+MAX_CHAINS_PER_DISK = 99_999  # chain_index is the last 5 digits of the chain id
+MAX_DISKS = 999  # disk + 1 is 3 digits of both ids
+MAX_TARGETS_PER_DISK = 99  # target_index + 1 is the last 2 digits of the target id
+MAX_NODE_ID = 999_999  # the node id is 6 digits of the target id
+
+
+class ChainPlacementError(FfinfraError):
+    """Chains cannot be placed as asked (the message says which limit and which value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    node_id: int
+    disk: int  # 0-based disk index on the node
+    index: int  # 0-based target index on that disk
+    target_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    chain_id: int
+    disk: int
+    targets: tuple[Target, ...]  # in node order: the chain's replicas
+
+
+@dataclass(frozen=True)
+class ChainTable:
+    replication: int
+    disks: int
+    targets_per_disk: int
+    node_ids: tuple[int, ...]
+    chains: tuple[Chain, ...]  # by chain id
+
+
+def target_id(node_id: int, disk: int, index: int, prefix: int = 10) -> int:
+    return ((prefix * 1_000_000 + node_id) * 1_000 + disk + 1) * 100 + index + 1
+
+
+def chain_id(disk: int, index: int, prefix: int = 10) -> int:
+    """`index` is 1-based, as upstream numbers chains within a disk."""
+    return (prefix * 1_000 + disk + 1) * 100_000 + index
+
+
+def check_limits(
+    node_ids: Sequence[int], disks: int, replication: int, targets_per_disk: int, target_prefix: int, chain_prefix: int
+) -> None:
+    """Refuse a placement whose ids would not fit 3FS's fields or would run into each other."""
+    v = len(node_ids)
+    if replication < 1:
+        raise ChainPlacementError(f"replication must be at least 1 (got {replication})")
+    if v < replication:
+        raise ChainPlacementError(f"{replication} replicas need {replication} storage nodes; there are {v}")
+    if len(set(node_ids)) != v:
+        raise ChainPlacementError("storage node ids must be distinct")
+    if not 1 <= disks <= MAX_DISKS:
+        raise ChainPlacementError(f"disks per node must be 1 to {MAX_DISKS} (3 digits of the ids); got {disks}")
+    if not 1 <= targets_per_disk <= MAX_TARGETS_PER_DISK:
+        raise ChainPlacementError(
+            f"targets per disk must be 1 to {MAX_TARGETS_PER_DISK} (2 digits of the target id); got {targets_per_disk}"
+        )
+    if (v * targets_per_disk) % replication:
+        ok = [t for t in range(1, MAX_TARGETS_PER_DISK + 1) if (v * t) % replication == 0][:4]
+        raise ChainPlacementError(
+            f"{v} nodes × {targets_per_disk} targets per disk is not a multiple of replication {replication}: "
+            f"chains cannot take every target; targets per disk that work: {', '.join(map(str, ok))}, ..."
+        )
+    per_disk = v * targets_per_disk // replication
+    if per_disk > MAX_CHAINS_PER_DISK:
+        raise ChainPlacementError(
+            f"{per_disk} chains per disk: more than {MAX_CHAINS_PER_DISK} (5 digits of the chain id)"
+        )
+    bad = [n for n in node_ids if not 0 <= n <= MAX_NODE_ID]
+    if bad:
+        raise ChainPlacementError(f"node id {bad[0]} does not fit the 6 digits the target id gives it")
+    top_chain = chain_id(disks - 1, per_disk, chain_prefix)
+    if chain_prefix < 0 or top_chain > UINT32_MAX:
+        raise ChainPlacementError(
+            f"chain id {top_chain} (chain prefix {chain_prefix}, {disks} disks) overflows 3FS's ChainId (uint32, at "
+            f"most {UINT32_MAX}): the chain prefix must be at most {(UINT32_MAX // 100_000 - disks) // 1_000}"
+        )
+    top_target = target_id(max(node_ids), disks - 1, targets_per_disk - 1, target_prefix)
+    if target_prefix < 0 or top_target > UINT64_MAX:
+        raise ChainPlacementError(f"target id {top_target} overflows 3FS's TargetId (uint64)")
+
+
+# -- the design ---------------------------------------------------------------------------------------------
+
+
+def ideal_shared(v: int, disks: int, replication: int, targets_per_disk: int) -> float:
+    """Chains each pair of nodes would share if every pair shared the same number."""
+    if v < 2:
+        return 0.0
+    return disks * targets_per_disk * (replication - 1) / (v - 1)
+
+
+def design(v: int, disks: int, k: int, r: int, max_swaps: int | None = None) -> list[list[tuple[int, ...]]]:
+    """Per disk, its chains as k-tuples of node indices (0..v-1, ascending): every node in exactly r chains of
+    every disk, pair counts over all disks as close to the ideal as the repair gets them."""
+    pair = [[0] * v for _ in range(v)]
+    disks_blocks: list[list[list[int]]] = []
+    b = v * r // k
+    for d in range(disks):
+        left = [r] * v
+        blocks: list[list[int]] = []
+        for i in range(b):
+            # the node with the most targets left opens the chain; rotate ties by disk and chain so each disk
+            # starts its designs elsewhere
+            top = max(left)
+            start = (d * 7919 + i) % v
+            first = next(x for x in (*range(start, v), *range(start)) if left[x] == top)
+            block = [first]
+            for _ in range(k - 1):
+                best = None
+                best_key: tuple[int, int, int] | None = None
+                for x in range(v):
+                    if left[x] == 0 or x in block:
+                        continue
+                    key = (sum(pair[x][y] for y in block), -left[x], (x - start) % v)
+                    if best_key is None or key < best_key:
+                        best, best_key = x, key
+                if best is None:
+                    raise ChainPlacementError(f"cannot complete chain {i + 1} of disk {d}: no node has targets left")
+                block.append(best)
+            for x in block:
+                left[x] -= 1
+            for x, y in combinations(block, 2):
+                pair[x][y] += 1
+                pair[y][x] += 1
+            blocks.append(block)
+        disks_blocks.append(blocks)
+    _repair(disks_blocks, pair, v, ideal_shared(v, disks, k, r), max_swaps)
+    return [[tuple(sorted(bl)) for bl in blocks] for blocks in disks_blocks]
+
+
+def _repair(disks_blocks: list[list[list[int]]], pair: list[list[int]], v: int, ideal: float, max_swaps: int | None):
+    """Swap nodes between chains of one disk until every pair shares between the ideal rounded down and rounded up.
+    Each step takes an off pair, looks at a sample of the swaps that would move it towards the ideal, and makes the
+    one that lowers Σ (shared − ideal)² most; now and then (seeded, so the result is the same every time) one that
+    raises it a little, which gets the search out of dead ends a strict descent stops in."""
+    lo, hi = math.floor(ideal), math.ceil(ideal)
+    steps = max_swaps if max_swaps is not None else 50 * sum(len(b) for b in disks_blocks) + 20_000
+    rng = random.Random(v * 1_000_003 + len(disks_blocks))
+    where: dict[int, set[tuple[int, int]]] = {x: set() for x in range(v)}  # node → its (disk, chain index)
+    for d, blocks in enumerate(disks_blocks):
+        for i, bl in enumerate(blocks):
+            for x in bl:
+                where[x].add((d, i))
+    bad = {(x, y) for x in range(v) for y in range(x + 1, v) if not lo <= pair[x][y] <= hi}
+
+    def changes(bi: list[int], bj: list[int], a: int, b: int) -> Counter[tuple[int, int]]:
+        change: Counter[tuple[int, int]] = Counter()
+        for y in bi:
+            if y != a:
+                change[(min(a, y), max(a, y))] -= 1
+                change[(min(b, y), max(b, y))] += 1
+        for w in bj:
+            if w != b:
+                change[(min(b, w), max(b, w))] -= 1
+                change[(min(a, w), max(a, w))] += 1
+        return change
+
+    def cost_change(change: Counter[tuple[int, int]]) -> float:
+        return sum((pair[p][q] + c - ideal) ** 2 - (pair[p][q] - ideal) ** 2 for (p, q), c in change.items() if c)
+
+    def moves(x: int, y: int) -> list[tuple[int, int, int, int, int]]:
+        out = []
+        if pair[x][y] > hi:  # move x or y out of a chain they share
+            for d, i in where[x] & where[y]:
+                bi = disks_blocks[d][i]
+                for a in (x, y):
+                    for _ in range(8):
+                        j = rng.randrange(len(disks_blocks[d]))
+                        bj = disks_blocks[d][j]
+                        if j != i and a not in bj:
+                            out += [(d, i, j, a, b) for b in bj if b not in bi]
+        else:  # bring y into a chain of x's, in exchange for another of its nodes (a sample of x's chains)
+            mine = sorted(where[x])
+            for _ in range(8):
+                d, i = mine[rng.randrange(len(mine))]
+                bi = disks_blocks[d][i]
+                if y in bi:
+                    continue
+                for dd, j in where[y]:
+                    if dd == d and x not in disks_blocks[d][j]:
+                        bj = disks_blocks[d][j]
+                        out += [(d, i, j, a, y) for a in bi if a != x and a not in bj]
+        return out
+
+    temperature = 0.5
+    for step in range(steps):
+        if not bad:
+            return
+        x, y = rng.choice(sorted(bad)) if step % 64 == 0 or len(bad) < 64 else next(iter(bad))
+        options = moves(x, y)
+        if not options:
+            continue
+        rng.shuffle(options)
+        best, best_cost = None, math.inf
+        for mv in options[:24]:
+            d, i, j, a, b = mv
+            ch = changes(disks_blocks[d][i], disks_blocks[d][j], a, b)
+            c = cost_change(ch)
+            if c < best_cost:
+                best, best_cost, best_ch = mv, c, ch
+        if best is None:
+            continue
+        if best_cost >= 0 and rng.random() >= math.exp(-best_cost / max(temperature, 1e-3)):
+            continue
+        d, i, j, a, b = best
+        _swap(disks_blocks[d][i], disks_blocks[d][j], pair, a, b)
+        where[a].discard((d, i))
+        where[a].add((d, j))
+        where[b].discard((d, j))
+        where[b].add((d, i))
+        for p, q in best_ch:
+            if lo <= pair[p][q] <= hi:
+                bad.discard((p, q))
+            else:
+                bad.add((p, q))
+        temperature *= 0.9995
+
+
+def _swap(bi: list[int], bj: list[int], pair: list[list[int]], a: int, b: int) -> None:
+    for y in bi:
+        if y != a:
+            pair[a][y] -= 1
+            pair[y][a] -= 1
+            pair[b][y] += 1
+            pair[y][b] += 1
+    for w in bj:
+        if w != b:
+            pair[b][w] -= 1
+            pair[w][b] -= 1
+            pair[a][w] += 1
+            pair[w][a] += 1
+    bi[bi.index(a)] = b
+    bj[bj.index(b)] = a
+
+
+# -- the table ----------------------------------------------------------------------------------------------
+
+
+def chain_table(
+    designs: Sequence[Sequence[Sequence[int]]],
+    node_ids: Sequence[int],
+    targets_per_disk: int,
+    *,
+    target_prefix: int = 10,
+    chain_prefix: int = 10,
+) -> ChainTable:
+    """Number a design the way upstream does: chains in design order on each disk, each node's targets on a disk
+    in the order of the chains they join."""
+    if not designs:
+        raise ChainPlacementError("no disks")
+    k = len(designs[0][0]) if designs[0] else 0
+    check_limits(node_ids, len(designs), k, targets_per_disk, target_prefix, chain_prefix)
+    chains: list[Chain] = []
+    for disk, blocks in enumerate(designs):
+        used = [0] * len(node_ids)
+        for i, block in enumerate(blocks, start=1):
+            targets = []
+            for x in sorted(block):
+                targets.append(Target(node_ids[x], disk, used[x], target_id(node_ids[x], disk, used[x], target_prefix)))
+                used[x] += 1
+            chains.append(Chain(chain_id(disk, i, chain_prefix), disk, tuple(targets)))
+        over = [node_ids[x] for x, n in enumerate(used) if n != targets_per_disk]
+        if over:
+            raise ChainPlacementError(f"disk {disk}: node {over[0]} has {used[node_ids.index(over[0])]} targets, "
+                                      f"not {targets_per_disk}")  # fmt: skip
+    return ChainTable(k, len(designs), targets_per_disk, tuple(node_ids), tuple(chains))
+
+
+def place_chains(
+    node_ids: Sequence[int],
+    disks: int,
+    replication: int,
+    targets_per_disk: int,
+    *,
+    target_prefix: int = 10,
+    chain_prefix: int = 10,
+) -> ChainTable:
+    check_limits(node_ids, disks, replication, targets_per_disk, target_prefix, chain_prefix)
+    blocks = design(len(node_ids), disks, replication, targets_per_disk)
+    return chain_table(blocks, node_ids, targets_per_disk, target_prefix=target_prefix, chain_prefix=chain_prefix)
+
+
+def pair_counts(table: ChainTable) -> dict[tuple[int, int], int]:
+    """(node, node) → chains the two share, for every pair of storage nodes (0 included)."""
+    out = dict.fromkeys(combinations(sorted(table.node_ids), 2), 0)
+    for ch in table.chains:
+        for a, b in combinations(sorted(t.node_id for t in ch.targets), 2):
+            out[(a, b)] += 1
+    return out

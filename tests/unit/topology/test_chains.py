@@ -1,0 +1,142 @@
+"""3FS chain placement: upstream's numbering and file formats byte for byte, ids that overflow are refused, and our
+own design puts every target in one chain and spreads the chains evenly over pairs of nodes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ffinfra.render.threefs_chains import chain_files
+from ffinfra.topology.chains import (
+    UINT32_MAX,
+    ChainPlacementError,
+    chain_id,
+    chain_table,
+    ideal_shared,
+    pair_counts,
+    place_chains,
+    target_id,
+)
+
+UPSTREAM = Path(__file__).resolve().parents[2] / "data" / "3fs-placement"
+
+
+def _incidence(chains_csv: str) -> tuple[list[list[tuple[int, ...]]], list[int], int, int, int]:
+    """(per-disk designs as node indices, node ids, targets per disk, target prefix, chain prefix) read back from
+    upstream's generated_chains.csv."""
+    rows = [line.split(",") for line in chains_csv.splitlines()[1:]]
+    nodes = sorted({(int(t) // 100_000) % 1_000_000 for r in rows for t in r[1:]})
+    disks: dict[int, list[tuple[int, ...]]] = {}
+    per_node: dict[tuple[int, int], int] = {}
+    for r in rows:
+        cid = int(r[0])
+        disk = (cid // 100_000) % 1_000 - 1
+        members = tuple(nodes.index((int(t) // 100_000) % 1_000_000) for t in r[1:])
+        disks.setdefault(disk, []).append(members)
+        for x in members:
+            per_node[(disk, x)] = per_node.get((disk, x), 0) + 1
+    tp = int(rows[0][1]) // 100_000 // 1_000_000
+    cp = int(rows[0][0]) // 100_000 // 1_000
+    return [disks[d] for d in sorted(disks)], nodes, max(per_node.values()), tp, cp
+
+
+@pytest.mark.parametrize("case", ["cr-v5-k3-r6-d2", "cr-v8-k2-r7-d2"])
+def test_upstream_files_are_rebuilt_byte_for_byte_from_their_own_incidence(case: str) -> None:
+    folder = UPSTREAM / case
+    designs, nodes, per_disk, tp, cp = _incidence((folder / "generated_chains.csv").read_text())
+    table = chain_table(designs, nodes, per_disk, target_prefix=tp, chain_prefix=cp)
+    files = chain_files(table)
+    assert sorted(files) == sorted(p.name for p in folder.glob("*.*") if p.suffix in (".csv", ".txt"))
+    for name, content in files.items():
+        assert content == (folder / name).read_text(), name
+
+
+def test_numbering_is_upstreams() -> None:
+    assert target_id(10001, 0, 0, prefix=1) == 101000100101
+    assert target_id(10005, 1, 5, prefix=1) == 101000500206
+    assert chain_id(0, 1, prefix=9) == 900100001
+    assert chain_id(1, 28) == 1000200028
+
+
+def test_a_chain_id_that_overflows_uint32_is_refused_with_the_limit() -> None:
+    nodes = list(range(10001, 10011))
+    assert chain_id(15, 99_999, prefix=42) <= UINT32_MAX  # 42 fits with 16 disks
+    place_chains(nodes, 2, 2, 2, chain_prefix=42)
+    with pytest.raises(ChainPlacementError, match=r"overflows 3FS's ChainId \(uint32.*at most 42"):
+        place_chains(nodes, 16, 2, 2, chain_prefix=43)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "disks", "k", "r", "match"),
+    [
+        (5, 2, 2, 3, "not a multiple of replication 2.*targets per disk that work: 2, 4"),
+        (2, 1, 3, 3, "3 replicas need 3 storage nodes; there are 2"),
+        (4, 1, 2, 100, "targets per disk must be 1 to 99"),
+        (4, 1000, 2, 2, "disks per node must be 1 to 999"),
+    ],
+)
+def test_impossible_placements_say_why(nodes: int, disks: int, k: int, r: int, match: str) -> None:
+    with pytest.raises(ChainPlacementError, match=match):
+        place_chains(list(range(10001, 10001 + nodes)), disks, k, r)
+
+
+def _check_structure(table, v: int, disks: int, k: int, r: int) -> None:
+    assert len(table.chains) == disks * v * r // k
+    assert [c.chain_id for c in table.chains] == sorted(c.chain_id for c in table.chains)
+    seen = set()
+    for c in table.chains:
+        nodes = [t.node_id for t in c.targets]
+        assert len(c.targets) == k and len(set(nodes)) == k and nodes == sorted(nodes)
+        assert all(t.disk == c.disk for t in c.targets)
+        for t in c.targets:
+            assert t.target_id not in seen
+            seen.add(t.target_id)
+    # every target of every disk of every node is in exactly one chain
+    assert len(seen) == v * disks * r
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    v=st.integers(3, 60),
+    disks=st.integers(1, 16),
+    k=st.integers(2, 3),
+    r=st.integers(1, 16),
+)
+def test_every_target_in_one_chain_and_pairs_share_chains_evenly(v: int, disks: int, k: int, r: int) -> None:
+    """Replication 2 and 3 (what 3FS's CR chains use): every pair within 1 of the ideal."""
+    if k > v or (v * r) % k:
+        return
+    table = place_chains(list(range(10001, 10001 + v)), disks, k, r)
+    _check_structure(table, v, disks, k, r)
+    ideal = ideal_shared(v, disks, k, r)
+    counts = pair_counts(table).values()
+    assert sum(counts) == len(table.chains) * k * (k - 1) // 2
+    assert max(counts) - min(counts) <= 2
+    assert all(abs(c - ideal) <= 1 for c in counts), (min(counts), max(counts), ideal)
+
+
+def test_upstream_sized_cases_are_exactly_balanced() -> None:
+    """Where a perfectly balanced design exists and upstream's model found one, so does ours."""
+    for v, k, r, shared in ((5, 3, 6, 3), (8, 2, 7, 1)):
+        counts = pair_counts(place_chains(list(range(10001, 10001 + v)), 2, k, r)).values()
+        assert set(counts) == {2 * shared}, (v, k, r)
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_fire_flyer_sized_placement_is_balanced(k: int) -> None:
+    """ff2's storage: 180 nodes × 16 disks × 6 targets per disk. Upstream's model repeats one design on every
+    disk, so the pairs that share a chain would share 16; here every pair is within 1 of the ideal."""
+    v, disks, r = 180, 16, 6
+    table = place_chains(list(range(10001, 10001 + v)), disks, k, r)
+    _check_structure(table, v, disks, k, r)
+    ideal = ideal_shared(v, disks, k, r)
+    assert all(abs(c - ideal) <= 1 for c in pair_counts(table).values())
+
+
+def test_the_same_input_places_the_same_chains() -> None:
+    a = place_chains(list(range(10001, 10031)), 4, 3, 6)
+    b = place_chains(list(range(10001, 10031)), 4, 3, 6)
+    assert a == b
