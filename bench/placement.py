@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ffinfra.topology.chains import ideal_shared, pair_counts, place_chains  # noqa: E402
+from ffinfra.topology.chains import grow, ideal_shared, pair_counts, place_chains  # noqa: E402
 
 CASES = [  # (label, nodes, disks, replication, targets per disk)
     ("upstream sample", 5, 2, 3, 6),
@@ -50,6 +50,19 @@ def main() -> None:
         ok = all(abs(c - ideal) <= 1 for c in counts)
         print(f"{label:48} {v:>5} {disks:>5} {k:>2} {r:>6} {len(table.chains):>7} {best:>6.2f} s "
               f"{ideal:>6.2f} {min(counts):>4} {max(counts):>4} {'yes' if ok else 'NO':>8}")  # fmt: skip
+    print()
+    print("growth: ff2's storage plus 20 nodes (existing chains keep their ids; a replica moves: create, sync, remove)")
+    print(f"{'replication':>11} {'time':>8} {'new chains':>10} {'replicas moved':>14} {'of chains':>9} "
+          f"{'pairs (ideal; min-max)':>24}")  # fmt: skip
+    for k in (2, 3):
+        before = place_chains(list(range(10001, 10181)), 16, k, 6)
+        t0 = time.perf_counter()
+        g = grow(before, list(range(10181, 10201)))
+        took = time.perf_counter() - t0
+        counts = list(pair_counts(g.table).values())
+        ideal = ideal_shared(200, 16, k, 6)
+        print(f"{k:>11} {took:>6.2f} s {len(g.new_chains):>10} {len(g.moves):>14} {len(before.chains):>9} "
+              f"{ideal:>12.2f}; {min(counts)}-{max(counts)}")  # fmt: skip
     print(f"max RSS of the whole run: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
 
 

@@ -76,6 +76,8 @@ class ChainTable:
     targets_per_disk: int
     node_ids: tuple[int, ...]
     chains: tuple[Chain, ...]  # by chain id
+    target_prefix: int = 10
+    chain_prefix: int = 10
 
 
 def target_id(node_id: int, disk: int, index: int, prefix: int = 10) -> int:
@@ -178,12 +180,26 @@ def design(v: int, disks: int, k: int, r: int, max_swaps: int | None = None) -> 
     return [[tuple(sorted(bl)) for bl in blocks] for blocks in disks_blocks]
 
 
-def _repair(disks_blocks: list[list[list[int]]], pair: list[list[int]], v: int, ideal: float, max_swaps: int | None):
+def _repair(
+    disks_blocks: list[list[list[int]]],
+    pair: list[list[int]],
+    v: int,
+    ideal: float,
+    max_swaps: int | None,
+    original: dict[tuple[int, int], frozenset[int]] | None = None,
+    move_cost: float = 0.0,
+    bounds: tuple[int, int] | None = None,
+):
     """Swap nodes between chains of one disk until every pair shares between the ideal rounded down and rounded up.
     Each step takes an off pair, looks at a sample of the swaps that would move it towards the ideal, and makes the
     one that lowers Σ (shared − ideal)² most; now and then (seeded, so the result is the same every time) one that
-    raises it a little, which gets the search out of dead ends a strict descent stops in."""
-    lo, hi = math.floor(ideal), math.ceil(ideal)
+    raises it a little, which gets the search out of dead ends a strict descent stops in.
+
+    `original`: (disk, chain index) → the members a chain that holds data had; each member a swap takes out of
+    such a chain costs `move_cost` (a replica copied), each one it puts back saves it. `bounds`: the pair counts
+    to reach, when not the ideal rounded down and up."""
+    original = original or {}
+    lo, hi = bounds or (math.floor(ideal), math.ceil(ideal))
     steps = max_swaps if max_swaps is not None else 50 * sum(len(b) for b in disks_blocks) + 20_000
     rng = random.Random(v * 1_000_003 + len(disks_blocks))
     where: dict[int, set[tuple[int, int]]] = {x: set() for x in range(v)}  # node → its (disk, chain index)
@@ -207,6 +223,15 @@ def _repair(disks_blocks: list[list[list[int]]], pair: list[list[int]], v: int, 
 
     def cost_change(change: Counter[tuple[int, int]]) -> float:
         return sum((pair[p][q] + c - ideal) ** 2 - (pair[p][q] - ideal) ** 2 for (p, q), c in change.items() if c)
+
+    def moved_change(d: int, i: int, j: int, a: int, b: int) -> int:
+        """Replicas moved away from their data (out of `original`) after the swap, minus before."""
+        n = 0
+        for blk, out, into in ((i, a, b), (j, b, a)):
+            orig = original.get((d, blk))
+            if orig is not None:
+                n += (out in orig) - (into in orig)
+        return n
 
     def moves(x: int, y: int) -> list[tuple[int, int, int, int, int]]:
         out = []
@@ -245,7 +270,7 @@ def _repair(disks_blocks: list[list[list[int]]], pair: list[list[int]], v: int, 
         for mv in options[:24]:
             d, i, j, a, b = mv
             ch = changes(disks_blocks[d][i], disks_blocks[d][j], a, b)
-            c = cost_change(ch)
+            c = cost_change(ch) + (move_cost * moved_change(d, i, j, a, b) if original else 0.0)
             if c < best_cost:
                 best, best_cost, best_ch = mv, c, ch
         if best is None:
@@ -313,7 +338,7 @@ def chain_table(
         if over:
             raise ChainPlacementError(f"disk {disk}: node {over[0]} has {used[node_ids.index(over[0])]} targets, "
                                       f"not {targets_per_disk}")  # fmt: skip
-    return ChainTable(k, len(designs), targets_per_disk, tuple(node_ids), tuple(chains))
+    return ChainTable(k, len(designs), targets_per_disk, tuple(node_ids), tuple(chains), target_prefix, chain_prefix)
 
 
 def place_chains(
@@ -337,3 +362,160 @@ def pair_counts(table: ChainTable) -> dict[tuple[int, int], int]:
         for a, b in combinations(sorted(t.node_id for t in ch.targets), 2):
             out[(a, b)] += 1
     return out
+
+
+# -- growth -------------------------------------------------------------------------------------------------
+
+MOVE_COST = 0.25  # a replica copied weighs this against Σ (shared − ideal)²: balance first, then fewest moves
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaMove:
+    """One replica of a chain that holds data moves: `into` is created and joins the chain, syncs, and only then
+    `out` is taken offline and removed, so the chain never has fewer serving targets than its replication."""
+
+    chain_id: int
+    out: Target
+    into: Target
+
+
+@dataclass(frozen=True)
+class Growth:
+    table: ChainTable  # after: the old chains (same ids) with their new members, then the new chains
+    new_chains: tuple[Chain, ...]  # created whole, on targets that hold no data yet
+    moves: tuple[ReplicaMove, ...]  # replicas of existing chains that move to another node
+
+
+def grow(table: ChainTable, new_node_ids: Sequence[int], move_cost: float = MOVE_COST) -> Growth:
+    """Add storage nodes to a placed cluster: every new node gets its targets per disk, existing chains keep their
+    ids, and few of their replicas move. Every pair of nodes ends between the new ideal rounded down and the
+    larger of the new ideal rounded up and the most any pair shared before (old pairs are not re-shuffled)."""
+    old = list(table.node_ids)
+    added = list(new_node_ids)
+    if not added:
+        return Growth(table, (), ())
+    clash = sorted(set(old) & set(added))
+    if clash:
+        raise ChainPlacementError(f"storage node {clash[0]} is already in the chain table")
+    nodes = old + added
+    k, r, disks = table.replication, table.targets_per_disk, table.disks
+    check_limits(nodes, disks, k, r, table.target_prefix, table.chain_prefix)
+    index = {n: x for x, n in enumerate(nodes)}
+    v, a = len(nodes), len(added)
+    by_disk: list[list[Chain]] = [[] for _ in range(disks)]
+    for c in table.chains:
+        by_disk[c.disk].append(c)
+    disks_blocks = [[[index[t.node_id] for t in c.targets] for c in chains] for chains in by_disk]
+    original = {(d, i): frozenset(bl) for d, blocks in enumerate(disks_blocks) for i, bl in enumerate(blocks)}
+    pair = [[0] * v for _ in range(v)]
+    for blocks in disks_blocks:
+        for bl in blocks:
+            for x, y in combinations(bl, 2):
+                pair[x][y] += 1
+                pair[y][x] += 1
+    rng = random.Random(v * 7_919 + a)
+    n_old = len(old)
+    for blocks in disks_blocks:
+        left = dict.fromkeys(range(n_old, v), r)
+        n_old_blocks = len(blocks)
+        for _ in range(a * r // k):
+            # A new chain opens with the new node with most targets left; its other members are old nodes, each
+            # displaced from an existing chain by another new node (one replica moves). A new node's partners are
+            # then mostly old nodes, as balance over the grown cluster wants, and few replicas move: (k-1)/k of the
+            # new targets, not the re-shuffle a fresh placement would be.
+            y0 = max(left, key=lambda y: (left[y], -y))
+            block = [y0]
+            left[y0] -= 1
+            for _slot in range(k - 1):
+                best: tuple[float, int, int, int] | None = None
+                for _try in range(24):
+                    i = rng.randrange(n_old_blocks)
+                    bl = blocks[i]
+                    x = bl[rng.randrange(k)]
+                    if x >= n_old or x in block:
+                        continue
+                    movers = [y for y, n in left.items() if n and y not in bl]  # it goes into bl, not block
+                    if not movers:
+                        continue
+                    y = min(movers, key=lambda y: (sum(pair[y][z] for z in bl if z != x), -left[y], y))
+                    score = sum(pair[x][z] for z in block) + sum(pair[y][z] for z in bl if z != x) - left[y] / (r + 1)
+                    if best is None or score < best[0]:
+                        best = (score, i, x, y)
+                if best is None:  # no old chain to take from: a new node joins directly
+                    free = [y for y, n in left.items() if n and y not in block]
+                    if not free:
+                        raise ChainPlacementError("cannot fill a new chain: too few storage nodes with targets left")
+                    y = min(free, key=lambda y: (sum(pair[y][z] for z in block), -left[y], y))
+                    block.append(y)
+                    left[y] -= 1
+                    continue
+                _, i, x, y = best
+                _swap_into(blocks[i], pair, x, y)
+                block.append(x)
+                left[y] -= 1
+            for p, q in combinations(block, 2):
+                pair[p][q] += 1
+                pair[q][p] += 1
+            blocks.append(block)
+        if any(left.values()):
+            raise ChainPlacementError("new storage nodes were left with targets in no chain")
+    ideal = ideal_shared(v, disks, k, r)
+    # Pairs of old nodes may stay as they were: moving data only to shave a pair the old ideal allowed would cost
+    # copies and buy nothing. New nodes' pairs must reach the new ideal.
+    old_max = max((c for c in pair_counts(table).values()), default=0)
+    _repair(
+        disks_blocks, pair, v, ideal, None, original, move_cost, (math.floor(ideal), max(math.ceil(ideal), old_max))
+    )
+    return _number_growth(table, nodes, by_disk, disks_blocks)
+
+
+def _swap_into(bl: list[int], pair: list[list[int]], out: int, into: int) -> None:
+    for y in bl:
+        if y != out:
+            pair[out][y] -= 1
+            pair[y][out] -= 1
+            pair[into][y] += 1
+            pair[y][into] += 1
+    bl[bl.index(out)] = into
+
+
+def _number_growth(
+    table: ChainTable, nodes: list[int], by_disk: list[list[Chain]], disks_blocks: list[list[list[int]]]
+) -> Growth:
+    """Ids for the grown design: kept targets keep theirs, a node's new targets take its next free index."""
+    tp, cp = table.target_prefix, table.chain_prefix
+    next_index: dict[tuple[int, int], int] = {}
+    for c in table.chains:
+        for t in c.targets:
+            key = (t.node_id, t.disk)
+            next_index[key] = max(next_index.get(key, 0), t.index + 1)
+
+    def fresh(node: int, disk: int) -> Target:
+        i = next_index.get((node, disk), 0)
+        if i >= MAX_TARGETS_PER_DISK:
+            raise ChainPlacementError(f"node {node} disk {disk}: target index {i + 1} does not fit 2 digits")
+        next_index[(node, disk)] = i + 1
+        return Target(node, disk, i, target_id(node, disk, i, tp))
+
+    chains: list[Chain] = []
+    new_chains: list[Chain] = []
+    moves: list[ReplicaMove] = []
+    for d, blocks in enumerate(disks_blocks):
+        olds = by_disk[d]
+        for i, bl in enumerate(blocks):
+            members = sorted(nodes[x] for x in bl)
+            if i < len(olds):
+                c = olds[i]
+                kept = {t.node_id: t for t in c.targets}
+                targets = [kept.get(n) or fresh(n, d) for n in members]
+                gone = [t for t in c.targets if t.node_id not in members]
+                came = [t for t in targets if t.node_id not in kept]
+                moves += [ReplicaMove(c.chain_id, o, n) for o, n in zip(gone, came, strict=True)]
+                chains.append(Chain(c.chain_id, d, tuple(targets)))
+            else:
+                nc = Chain(chain_id(d, i + 1, cp), d, tuple(fresh(n, d) for n in members))
+                chains.append(nc)
+                new_chains.append(nc)
+    grown = ChainTable(table.replication, table.disks, table.targets_per_disk, tuple(nodes),
+                       tuple(sorted(chains, key=lambda c: c.chain_id)), tp, cp)  # fmt: skip
+    return Growth(grown, tuple(new_chains), tuple(moves))
