@@ -380,20 +380,22 @@ class ReplicaMove:
 
 
 @dataclass(frozen=True)
-class Growth:
+class Resize:
+    """A change of the storage nodes: the table after it, the chains it creates, and the replicas it moves."""
+
     table: ChainTable  # after: the old chains (same ids) with their new members, then the new chains
     new_chains: tuple[Chain, ...]  # created whole, on targets that hold no data yet
     moves: tuple[ReplicaMove, ...]  # replicas of existing chains that move to another node
 
 
-def grow(table: ChainTable, new_node_ids: Sequence[int], move_cost: float = MOVE_COST) -> Growth:
+def grow(table: ChainTable, new_node_ids: Sequence[int], move_cost: float = MOVE_COST) -> Resize:
     """Add storage nodes to a placed cluster: every new node gets its targets per disk, existing chains keep their
     ids, and few of their replicas move. Every pair of nodes ends between the new ideal rounded down and the
     larger of the new ideal rounded up and the most any pair shared before (old pairs are not re-shuffled)."""
     old = list(table.node_ids)
     added = list(new_node_ids)
     if not added:
-        return Growth(table, (), ())
+        return Resize(table, (), ())
     clash = sorted(set(old) & set(added))
     if clash:
         raise ChainPlacementError(f"storage node {clash[0]} is already in the chain table")
@@ -441,6 +443,18 @@ def grow(table: ChainTable, new_node_ids: Sequence[int], move_cost: float = MOVE
                     score = sum(pair[x][z] for z in block) + sum(pair[y][z] for z in bl if z != x) - left[y] / (r + 1)
                     if best is None or score < best[0]:
                         best = (score, i, x, y)
+                if best is None:  # the sample found nothing: every chain of this disk, the new ones too (no data)
+                    best = next(
+                        (
+                            (0.0, i, x, y)
+                            for i in range(len(blocks))
+                            for x in blocks[i]
+                            if x not in block and (x < n_old or i >= n_old_blocks)
+                            for y, n in left.items()
+                            if n and y not in blocks[i]
+                        ),
+                        None,
+                    )
                 if best is None:  # no old chain to take from: a new node joins directly
                     free = [y for y, n in left.items() if n and y not in block]
                     if not free:
@@ -481,7 +495,7 @@ def _swap_into(bl: list[int], pair: list[list[int]], out: int, into: int) -> Non
 
 def _number_growth(
     table: ChainTable, nodes: list[int], by_disk: list[list[Chain]], disks_blocks: list[list[list[int]]]
-) -> Growth:
+) -> Resize:
     """Ids for the grown design: kept targets keep theirs, a node's new targets take its next free index."""
     tp, cp = table.target_prefix, table.chain_prefix
     next_index: dict[tuple[int, int], int] = {}
@@ -518,4 +532,57 @@ def _number_growth(
                 new_chains.append(nc)
     grown = ChainTable(table.replication, table.disks, table.targets_per_disk, tuple(nodes),
                        tuple(sorted(chains, key=lambda c: c.chain_id)), tp, cp)  # fmt: skip
-    return Growth(grown, tuple(new_chains), tuple(moves))
+    return Resize(grown, tuple(new_chains), tuple(moves))
+
+
+def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
+    """Take storage nodes out of a placed cluster. Chains hold data, so none is dropped: every replica on a removed
+    node moves to a remaining node that is not in its chain yet, the least loaded on that disk first, then the one
+    that shares the fewest chains with the chain's other members. The remaining nodes end with more targets per
+    disk than before (as even as can be: they differ by at most one on each disk)."""
+    gone = set(removed_node_ids)
+    unknown = sorted(gone - set(table.node_ids))
+    if unknown:
+        raise ChainPlacementError(f"storage node {unknown[0]} is not in the chain table")
+    nodes = [n for n in table.node_ids if n not in gone]
+    if len(nodes) < table.replication:
+        raise ChainPlacementError(
+            f"{table.replication} replicas need {table.replication} storage nodes; {len(nodes)} would remain"
+        )
+    pair: Counter[tuple[int, int]] = Counter()
+    for c in table.chains:
+        for p, q in combinations(sorted(t.node_id for t in c.targets if t.node_id not in gone), 2):
+            pair[(p, q)] += 1
+    load: Counter[tuple[int, int]] = Counter(
+        (t.node_id, c.disk) for c in table.chains for t in c.targets if t.node_id not in gone
+    )
+    next_index: dict[tuple[int, int], int] = {}
+    for c in table.chains:
+        for t in c.targets:
+            next_index[(t.node_id, t.disk)] = max(next_index.get((t.node_id, t.disk), 0), t.index + 1)
+    chains: list[Chain] = []
+    moves: list[ReplicaMove] = []
+    for c in table.chains:
+        staying = [t for t in c.targets if t.node_id not in gone]
+        members = {t.node_id for t in staying}
+        targets = list(staying)
+        for out in (t for t in c.targets if t.node_id in gone):
+            y = min(
+                (n for n in nodes if n not in members),
+                key=lambda n: (load[(n, c.disk)], sum(pair[(min(n, m), max(n, m))] for m in members), n),
+            )
+            i = next_index.get((y, c.disk), 0)
+            if i >= MAX_TARGETS_PER_DISK:
+                raise ChainPlacementError(f"node {y} disk {c.disk}: target index {i + 1} does not fit 2 digits")
+            next_index[(y, c.disk)] = i + 1
+            into = Target(y, c.disk, i, target_id(y, c.disk, i, table.target_prefix))
+            for m in members:
+                pair[(min(y, m), max(y, m))] += 1
+            members.add(y)
+            load[(y, c.disk)] += 1
+            targets.append(into)
+            moves.append(ReplicaMove(c.chain_id, out, into))
+        chains.append(Chain(c.chain_id, c.disk, tuple(sorted(targets, key=lambda t: t.node_id))))
+    after = ChainTable(table.replication, table.disks, table.targets_per_disk, tuple(nodes), tuple(chains),
+                       table.target_prefix, table.chain_prefix)  # fmt: skip
+    return Resize(after, (), tuple(moves))
