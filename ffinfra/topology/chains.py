@@ -18,8 +18,13 @@ all others none.
    one that raises it a little (seeded: the same input always gives the same chains).
 
 For replication 2 and 3 (3FS's CR chains), property tests hold every pair within 1 of the ideal, Fire-Flyer's
-180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3). Wider chains are placed the same way, best effort:
-their spread is what `pair_counts` shows.
+180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3); the one exception, 3 replicas with an ideal just
+under 1 (a near-perfect packing of triples), may leave under 1% of pairs at 2. Wider chains are placed the same
+way, best effort: their spread is what `pair_counts` shows.
+
+A placed table holds data, so it changes only by `grow` (new nodes; existing chains keep their ids, a few replicas
+move) and `shrink` (removed nodes' replicas move), each move a `ReplicaMove`: create and add the new target, let it
+sync, then take the old one offline and remove it, so no chain ever serves with fewer than its replicas.
 
 Numbering is upstream's (deploy/data_placement/src/setup/gen_chain_table.py), so admin_cli and 3FS's tools read
 the result as their own (tp: target prefix, cp: chain prefix, both 10 by default):
