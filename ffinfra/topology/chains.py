@@ -297,20 +297,9 @@ def _repair(
 
 
 def _swap(bi: list[int], bj: list[int], pair: list[list[int]], a: int, b: int) -> None:
-    for y in bi:
-        if y != a:
-            pair[a][y] -= 1
-            pair[y][a] -= 1
-            pair[b][y] += 1
-            pair[y][b] += 1
-    for w in bj:
-        if w != b:
-            pair[b][w] -= 1
-            pair[w][b] -= 1
-            pair[a][w] += 1
-            pair[w][a] += 1
-    bi[bi.index(a)] = b
-    bj[bj.index(b)] = a
+    """a (in bi) and b (in bj) trade places."""
+    _swap_into(bi, pair, a, b)
+    _swap_into(bj, pair, b, a)
 
 
 # -- the table ----------------------------------------------------------------------------------------------
@@ -498,24 +487,31 @@ def _swap_into(bl: list[int], pair: list[list[int]], out: int, into: int) -> Non
     bl[bl.index(out)] = into
 
 
+class _FreshTargets:
+    """New targets for a placed table: a node's next free index on a disk. A removed target's id is never handed
+    out again (3FS may still know it)."""
+
+    def __init__(self, table: ChainTable):
+        self.prefix = table.target_prefix
+        self.next: dict[tuple[int, int], int] = {}
+        for c in table.chains:
+            for t in c.targets:
+                self.next[(t.node_id, t.disk)] = max(self.next.get((t.node_id, t.disk), 0), t.index + 1)
+
+    def take(self, node: int, disk: int) -> Target:
+        i = self.next.get((node, disk), 0)
+        if i >= MAX_TARGETS_PER_DISK:
+            raise ChainPlacementError(f"node {node} disk {disk}: target index {i + 1} does not fit 2 digits")
+        self.next[(node, disk)] = i + 1
+        return Target(node, disk, i, target_id(node, disk, i, self.prefix))
+
+
 def _number_growth(
     table: ChainTable, nodes: list[int], by_disk: list[list[Chain]], disks_blocks: list[list[list[int]]]
 ) -> Resize:
     """Ids for the grown design: kept targets keep theirs, a node's new targets take its next free index."""
-    tp, cp = table.target_prefix, table.chain_prefix
-    next_index: dict[tuple[int, int], int] = {}
-    for c in table.chains:
-        for t in c.targets:
-            key = (t.node_id, t.disk)
-            next_index[key] = max(next_index.get(key, 0), t.index + 1)
-
-    def fresh(node: int, disk: int) -> Target:
-        i = next_index.get((node, disk), 0)
-        if i >= MAX_TARGETS_PER_DISK:
-            raise ChainPlacementError(f"node {node} disk {disk}: target index {i + 1} does not fit 2 digits")
-        next_index[(node, disk)] = i + 1
-        return Target(node, disk, i, target_id(node, disk, i, tp))
-
+    cp = table.chain_prefix
+    fresh = _FreshTargets(table)
     chains: list[Chain] = []
     new_chains: list[Chain] = []
     moves: list[ReplicaMove] = []
@@ -526,17 +522,17 @@ def _number_growth(
             if i < len(olds):
                 c = olds[i]
                 kept = {t.node_id: t for t in c.targets}
-                targets = [kept.get(n) or fresh(n, d) for n in members]
+                targets = [kept.get(n) or fresh.take(n, d) for n in members]
                 gone = [t for t in c.targets if t.node_id not in members]
                 came = [t for t in targets if t.node_id not in kept]
                 moves += [ReplicaMove(c.chain_id, o, n) for o, n in zip(gone, came, strict=True)]
                 chains.append(Chain(c.chain_id, d, tuple(targets)))
             else:
-                nc = Chain(chain_id(d, i + 1, cp), d, tuple(fresh(n, d) for n in members))
+                nc = Chain(chain_id(d, i + 1, cp), d, tuple(fresh.take(n, d) for n in members))
                 chains.append(nc)
                 new_chains.append(nc)
     grown = ChainTable(table.replication, table.disks, table.targets_per_disk, tuple(nodes),
-                       tuple(sorted(chains, key=lambda c: c.chain_id)), tp, cp)  # fmt: skip
+                       tuple(sorted(chains, key=lambda c: c.chain_id)), table.target_prefix, cp)  # fmt: skip
     return Resize(grown, tuple(new_chains), tuple(moves))
 
 
@@ -561,10 +557,7 @@ def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
     load: Counter[tuple[int, int]] = Counter(
         (t.node_id, c.disk) for c in table.chains for t in c.targets if t.node_id not in gone
     )
-    next_index: dict[tuple[int, int], int] = {}
-    for c in table.chains:
-        for t in c.targets:
-            next_index[(t.node_id, t.disk)] = max(next_index.get((t.node_id, t.disk), 0), t.index + 1)
+    fresh = _FreshTargets(table)
     chains: list[Chain] = []
     moves: list[ReplicaMove] = []
     for c in table.chains:
@@ -576,11 +569,7 @@ def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
                 (n for n in nodes if n not in members),
                 key=lambda n: (load[(n, c.disk)], sum(pair[(min(n, m), max(n, m))] for m in members), n),
             )
-            i = next_index.get((y, c.disk), 0)
-            if i >= MAX_TARGETS_PER_DISK:
-                raise ChainPlacementError(f"node {y} disk {c.disk}: target index {i + 1} does not fit 2 digits")
-            next_index[(y, c.disk)] = i + 1
-            into = Target(y, c.disk, i, target_id(y, c.disk, i, table.target_prefix))
+            into = fresh.take(y, c.disk)
             for m in members:
                 pair[(min(y, m), max(y, m))] += 1
             members.add(y)
