@@ -71,10 +71,6 @@ def input_parts(
     }
 
 
-def inputs_digest(parts: Mapping[str, str]) -> str:
-    return hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()
-
-
 def changed_roles(placement: Placement, services: Services, state: StackState) -> dict[str, set[str]]:
     """host → the roles whose work there differs from what state.json records as applied: a file added, changed
     or gone, a role the host now runs, or a host never applied (all its roles)."""

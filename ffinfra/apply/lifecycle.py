@@ -67,7 +67,7 @@ def down(c: Compiled, provider_kind: str, purge: bool, progress: Progress = quie
             state = load_state(paths.state_json)
             state.hosts = {}
             state.applied = None
-            state.applied_digest = None
+            state.applied_inputs = {}
             state.verified_at = None
             state.destroyed_at = utc_now()
             save_state(paths.state_json, state)

@@ -25,7 +25,7 @@ from ffinfra import assets
 from ffinfra.apply.ansible import PlaybookResult, run_playbook
 from ffinfra.apply.applied import PlanRefused, applied_record, plan_against_applied, reload_only
 from ffinfra.apply.build import project_root, require_writable_stack, write_build
-from ffinfra.apply.converge import Decision, changed_roles, decide, input_parts, inputs_digest
+from ffinfra.apply.converge import Decision, changed_roles, decide, input_parts
 from ffinfra.apply.events import Reporter
 from ffinfra.apply.health import Check, verify_stack
 from ffinfra.apply.probe import HostProbe, probe_hosts
@@ -245,16 +245,15 @@ def _apply(r: _Run) -> bool:
         extra_vars,
         {a.path: a.sha256 for a in r.artifacts if a.path.startswith("inventory/")},
     )
-    digest = inputs_digest(parts)
     applied = r.state.applied_inputs
     changed_parts = {k for k, v in parts.items() if applied.get(k) != v} if applied else None
-    # Not in the digest: the files the plan judged reloadable (the roles reload their daemon for exactly these)
+    # Not among the inputs: the files the plan judged reloadable (the roles reload their daemon for exactly these)
     # and whether destructive changes are allowed; the change itself is in it, through the files' hashes.
     extra_vars["ffinfra_reload_only"] = reload_only(r.result.plan)
     extra_vars["ffinfra_allow_destructive"] = r.opts.allow_destructive
     assert r.remote is not None
     try:
-        digest_matches = digest == r.state.applied_digest
+        digest_matches = parts == applied
         if digest_matches and not r.opts.force and not r.opts.tags:
             units = {h: list(s.units_on(sim)) for h, s in topo.services.hosts.items()}
             r.probes = probe_hosts(r.remote, installed_files(r.placement), units)
@@ -275,14 +274,14 @@ def _apply(r: _Run) -> bool:
             r.say("apply", f"skipped: {decision.reason} (--force runs every role anyway)")
             for h in topo.hosts:
                 r.reporter.host(h.name, "apply", "ok", "unchanged")
-            _remember(r, digest, parts)
+            _remember(r, parts)
             return True
         r.say("apply", f"running {assets.playbook('site.yml').name}: {decision.reason}")
         pr = _run_playbook(r, decision, extra_vars, conn)
         r.probes = None  # the playbook may have changed what they saw
     finally:
         r.result.phase_seconds["apply"] = time.monotonic() - t
-    return _account(r, pr, decision, digest, parts)
+    return _account(r, pr, decision, parts)
 
 
 def _run_playbook(r: _Run, decision: Decision, extra_vars: dict[str, Any], conn: Path) -> PlaybookResult:
@@ -315,7 +314,7 @@ def _run_playbook(r: _Run, decision: Decision, extra_vars: dict[str, Any], conn:
     )
 
 
-def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str, parts: dict[str, str]) -> bool:
+def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, str]) -> bool:
     """Record what the playbook did; a failure names the first failed host, its task and message."""
     topo = r.c.topology
     order = [h.name for h in topo.hosts]
@@ -359,14 +358,13 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, digest: str, parts
         save_state(r.paths.state_json, r.state)
         return False
     if not r.opts.tags:  # --tags runs some roles only: it does not vouch for the whole stack
-        _remember(r, digest, parts)
+        _remember(r, parts)
     save_state(r.paths.state_json, r.state)
     return True
 
 
-def _remember(r: _Run, digest: str, parts: dict[str, str]) -> None:
+def _remember(r: _Run, parts: dict[str, str]) -> None:
     """Every host runs what this spec asks: the next plan starts from it, the next run may take the fast path."""
-    r.state.applied_digest = digest
     r.state.applied_inputs = parts
     r.state.applied = applied_record(r.c, r.run.path.name)
     r.state.last_run = r.run.path.name

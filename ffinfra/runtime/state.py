@@ -4,7 +4,8 @@
                the next `ffinfra up` computes and enforces (destructive and unsupported changes are refused)
     hosts      per host, per Ansible role: the files that role installed there (install path → sha256), when
                and by which run and ffinfra version
-    applied_digest  the inputs of the last complete apply (the no-change fast path compares it)
+    applied_inputs  a digest per kind of input of the last complete apply (apply/converge.py); the no-change fast
+               path compares their digest, `applied_digest`, which is derived from them and not stored
 
 A typed model at the edge: a file written by hand or by an older ffinfra is read with a clear error, never
 half-trusted. Version 1 files (before roles were named after Ansible roles) load as "nothing recorded", so the
@@ -13,7 +14,9 @@ next `up` applies every role and records what it did.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +67,21 @@ class StackState(_Model):
     spec_sha256: str = ""
     updated_at: str | None = None
     last_run: str | None = None
-    applied_digest: str | None = None
     applied_inputs: dict[str, str] = Field(default_factory=dict)  # a digest per kind of input (apply/converge.py)
     verified_at: str | None = None
     destroyed_at: str | None = None
     applied: AppliedSpec | None = None
     hosts: dict[str, HostState] = Field(default_factory=dict)
+
+    @property
+    def applied_digest(self) -> str | None:
+        """The digest of the last complete apply's inputs; None when nothing was applied (or `down` undid it)."""
+        return inputs_digest(self.applied_inputs) if self.applied_inputs else None
+
+
+def inputs_digest(parts: Mapping[str, str]) -> str:
+    """One digest over the per-kind digests of apply/converge.py's input_parts."""
+    return hashlib.sha256(repr(sorted(parts.items())).encode()).hexdigest()
 
 
 def load_state(path: Path) -> StackState:
@@ -85,6 +97,7 @@ def load_state(path: Path) -> StackState:
         # Roles were keyed by component then (slurm, nccl): nothing in it can be trusted per role.
         keep = {k: data[k] for k in ("stack", "provider", "last_run", "verified_at", "destroyed_at") if k in data}
         return StackState(**keep)
+    data.pop("applied_digest", None)  # stored until it became derived from applied_inputs: a full run re-records it
     try:
         return StackState.model_validate(data)
     except ValidationError as exc:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ffinfra.apply.converge import changed_roles, decide, input_parts, inputs_digest, roles_to_repair
+from ffinfra.apply.converge import changed_roles, decide, input_parts, roles_to_repair
 from ffinfra.apply.probe import HostProbe
 from ffinfra.apply.record import record_hosts
 from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
-from ffinfra.runtime.state import StackState
+from ffinfra.runtime.state import StackState, inputs_digest
 
 
 @pytest.fixture(scope="module")
