@@ -19,8 +19,8 @@ all others none.
 
 For replication 2 and 3 (3FS's CR chains), property tests hold every pair within 1 of the ideal, Fire-Flyer's
 180 × 16 × 6 included, in about 0.7 s (2 replicas) and 2 s (3); the one exception, 3 replicas with an ideal near
-1 (a near-perfect packing or covering of triples), may leave under 1% of pairs at 2 or at 0. Wider chains are placed the same
-way, best effort: their spread is what `pair_counts` shows.
+1 (a near-perfect packing or covering of triples), may leave under 1% of pairs at 2 or at 0. Wider chains are
+placed the same way, best effort: their spread is what `pair_counts` shows.
 
 A placed table holds data, so it changes only by `grow` (new nodes; existing chains keep their ids, a few replicas
 move) and `shrink` (removed nodes' replicas move), each move a `ReplicaMove`: create and add the new target, let it
