@@ -14,7 +14,9 @@ size, upstream's create-target line has two spaces before --use-new-chunk-engine
 
 from __future__ import annotations
 
-from ffinfra.topology.chains import ChainTable
+from collections.abc import Iterator
+
+from ffinfra.topology.chains import Chain, ChainTable, Target
 
 CHAINS = "generated_chains.csv"
 CHAIN_TABLE = "generated_chain_table.csv"
@@ -32,12 +34,16 @@ def chain_table_csv(table: ChainTable) -> str:
     return "\n".join(["ChainId", *(str(c.chain_id) for c in table.chains)]) + "\n"
 
 
+def _targets(table: ChainTable) -> Iterator[tuple[Chain, Target]]:
+    """Every target with its chain, in chain order: the order of both command files."""
+    return ((c, t) for c in table.chains for t in c.targets)
+
+
 def create_target_cmds(table: ChainTable) -> str:
     return "".join(
         f"create-target --node-id {t.node_id} --disk-index {t.disk} --target-id {t.target_id} "
         f"--chain-id {c.chain_id}  --use-new-chunk-engine\n"
-        for c in table.chains
-        for t in c.targets
+        for c, t in _targets(table)
     )
 
 
@@ -45,8 +51,7 @@ def remove_target_cmds(table: ChainTable) -> str:
     return "".join(
         f"offline-target --node-id {t.node_id} --target-id {t.target_id}\n"
         f"remove-target --node-id {t.node_id} --target-id {t.target_id}\n"
-        for c in table.chains
-        for t in c.targets
+        for _, t in _targets(table)
     )
 
 

@@ -159,28 +159,9 @@ def test_ansible_selects_exactly_the_compilers_placement(stack: str, tmp_path: P
         assert got[host]["packages"] == sorted({p for role in want_roles for p in ROLE_PACKAGES[role]}), host
 
 
-def test_a_simulated_fabric_adds_the_simulator_to_the_sm_hosts_packages_only(tmp_path: Path) -> None:
-    c = compile_stack(find_stack("lab"))
-    build = tmp_path / "build"
-    write_bundle(c.topology, render_all(c.topology), build)
-    (tmp_path / "probe.yml").write_text(PROBE)
-    files = [str(ROOT / "roles" / r / "defaults" / "main.yml") for r in ROLES]
-    events: list[dict[str, Any]] = []
-    extra = {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files, "ffinfra_fabric_sim": True}
-    r = runner.run_playbook(
-        tmp_path / "probe.yml", [ROOT / "inventories" / "lab"], extra, tmp_path / "run",
-        on_event=events.append, limit="ctl01,cn01",
-    )  # fmt: skip
-    assert r.ok, r.log_path.read_text()[-4000:]
-    got = {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
-    assert "ibsim-utils" in got["ctl01"]["packages"] and "opensm" in got["ctl01"]["packages"]
-    assert "ibsim-utils" not in got["cn01"]["packages"]
-    assert got["cn01"]["packages"] == ["fio", "infiniband-diags", "iperf3", "munge", "numactl", "perftest",
-                                       "slurm-client", "slurmd"]  # fmt: skip
-
-
-def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:
-    c = compile_stack(find_stack("small"))
+def _report(tmp_path: Path, stack: str, limit: str, **extra: Any) -> dict[str, dict[str, Any]]:
+    """host → what the PROBE play reports there, run against the committed inventories/<stack>/ and a build."""
+    c = compile_stack(find_stack(stack))
     build = tmp_path / "build"
     write_bundle(c.topology, render_all(c.topology), build)
     (tmp_path / "probe.yml").write_text(PROBE)
@@ -188,14 +169,26 @@ def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:
     events: list[dict[str, Any]] = []
     r = runner.run_playbook(
         tmp_path / "probe.yml",
-        [ROOT / "inventories" / "small"],
-        {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files},
+        [ROOT / "inventories" / stack],
+        {"ffinfra_artifacts_dir": str(build), "role_defaults_files": files, **extra},
         tmp_path / "run",
         on_event=events.append,
-        limit="gpu001,mgmt01",
+        limit=limit,
     )
     assert r.ok, r.log_path.read_text()[-4000:]
-    got = {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
+    return {e["host"]: json.loads(e["message"]) for e in events if e["event"] == "result" and e["task"] == "Report"}
+
+
+def test_a_simulated_fabric_adds_the_simulator_to_the_sm_hosts_packages_only(tmp_path: Path) -> None:
+    got = _report(tmp_path, "lab", "ctl01,cn01", ffinfra_fabric_sim=True)
+    assert "ibsim-utils" in got["ctl01"]["packages"] and "opensm" in got["ctl01"]["packages"]
+    assert "ibsim-utils" not in got["cn01"]["packages"]
+    assert got["cn01"]["packages"] == ["fio", "infiniband-diags", "iperf3", "munge", "numactl", "perftest",
+                                       "slurm-client", "slurmd"]  # fmt: skip
+
+
+def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:
+    got = _report(tmp_path, "small", "gpu001,mgmt01")
     assert got["gpu001"]["subnets"] == [] and got["mgmt01"]["subnets"] == ["z0"]
     assert got["mgmt01"]["logs"] == {"z0": "/var/log/opensm-z0.log"}
     assert got["mgmt01"]["engines"] == {"z0": "ftree"}
