@@ -28,6 +28,7 @@ from ffinfra.topology.model import Topology
 from ffinfra.topology.nodes import group_counts, reserve_ports, resolve_hosts
 from ffinfra.topology.services import decide_services
 from ffinfra.topology.subnets import choose_subnet_managers
+from ffinfra.topology.threefs import decide_threefs
 
 
 @dataclass
@@ -92,6 +93,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
 
     switches = build_switches(spec, dims)
     placed, links, held = place_and_wire(spec, dims, hosts, switches, reserved)
+    threefs = decide_threefs(spec, placed)
     topo = Topology(
         spec=spec,
         zones=tuple(dims),
@@ -99,9 +101,10 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         switches=tuple(switches),
         links=tuple(links),
         subnets=tuple(subnets),
-        services=decide_services(spec, placed, subnets),
+        services=decide_services(spec, placed, subnets, threefs),
         spec_sha256=hashlib.sha256(raw).hexdigest(),
         reserved=tuple(held),
+        threefs=threefs,
     )
     broken = check_invariants(topo)
     if broken:

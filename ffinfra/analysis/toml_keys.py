@@ -51,10 +51,28 @@ def flatten(doc: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+# Arrays of tables that upstream's templates leave empty, so the templates cannot show their elements' keys: those
+# come from the structure 3FS reads them into. `[ib_devices] subnets`: IBConfig::Subnet in
+# src/common/net/ib/IBDevice.h, read in IBDevice.cc (`subnet.subnet()`, a CIDR string; `subnet.network_zones()`).
+EMPTY_ARRAY_ELEMENTS: dict[str, dict[str, str]] = {"subnets": {"subnet": "string", "network_zones": "array"}}
+
+
+def _element_kind(path: str, want: dict[str, str]) -> str | None:
+    """The type of `path` when it is a key of an element of an array the template leaves empty."""
+    array, sep, key = path.rpartition("[].")
+    if not sep or "." in key or want.get(array) != "array":
+        return None
+    return EMPTY_ARRAY_ELEMENTS.get(array.rsplit(".", 1)[-1], {}).get(key)
+
+
 def check_against(rendered: str, template: str) -> list[str]:
     """`path: why` for every key of `rendered` that `template` does not have, or has with another type. An empty
     array in the template takes any array; an array of tables takes an empty array."""
     have, want = flatten(tomllib.loads(rendered)), flatten(tomllib.loads(template))
+    for path in have:
+        kind = _element_kind(path, want)
+        if kind is not None:
+            want[path] = kind
     problems = []
     for path, kind in sorted(have.items()):
         if path not in want:

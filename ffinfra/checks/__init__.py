@@ -85,7 +85,13 @@ CODE_DOCS = {
     "FF-STO-002": "at least `replication` storage nodes (3FS chains)",
     "FF-STO-003": "storage profiles have NVMe disks for 3FS targets",
     "FF-STO-004": "3FS enabled needs storage nodes",
-    "FF-STO-005": "3FS mgmtd/meta hosts are nodes of the spec",
+    "FF-STO-005": "3FS service hosts (mgmtd, meta, FUSE, FoundationDB, monitor, build) are nodes of the spec",
+    "FF-STO-006": "3FS needs IPoIB addresses (network.ipoib)",
+    "FF-STO-007": "3FS storage nodes have one NVMe count",
+    "FF-STO-008": "3FS chain and target ids fit their fields; targets divide into chains",
+    "FF-STO-009": "the monitor's ClickHouse port is not one 3FS listens on",
+    "FF-STO-010": "3FS storage node ids stay stable (names end in distinct numbers)",
+    "FF-STO-011": "EC chain tables are written in the CR format, unchecked against upstream (warning)",
 }
 
 

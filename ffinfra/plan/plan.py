@@ -7,7 +7,7 @@ cables) and artifacts (which rendered files change, for whom). The plan's impact
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ffinfra.compile import Compiled
 from ffinfra.plan.artifact_diff import ArtifactChange, diff_artifacts
@@ -15,8 +15,10 @@ from ffinfra.plan.impact import Impact
 from ffinfra.plan.spec_diff import SpecChange, diff_specs
 from ffinfra.plan.topo_diff import CableChange, TopologyDiff, diff_topologies
 from ffinfra.render.targets import render_all
+from ffinfra.render.threefs_chains import RESIZE_CHAINS, RESIZE_CREATE, RESIZE_REMOVE
 from ffinfra.spec.hostlist import compress
-from ffinfra.topology.model import Host
+from ffinfra.topology.model import Host, Topology
+from ffinfra.topology.threefs import ETC_DIR as ETC
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +231,78 @@ def _artifact_rows(changes: list[ArtifactChange]) -> list[Row]:
     ]
 
 
+TIB = 2**40
+
+
+def threefs_rows(old: Topology, new: Topology) -> list[Row]:
+    """The 3FS steps of a storage change, in the order they must run: replicas are added and synced before any is
+    removed, so no chain ever serves with fewer targets than its replication."""
+    r = new.chain_resize
+    if r is None or (not r.moves and not r.new_chains) or old.chain_table is None:
+        return []
+    t = new.threefs
+    assert t is not None
+    nvme = new.spec.hardware[new.host_by_name[t.storage[0].host].profile_name].nvme
+    per_target = nvme.size_tb * 1e12 / new.spec.storage.threefs.targets_per_disk
+    created = len({m.into.target_id for m in r.moves}) + sum(len(c.targets) for c in r.new_chains)
+    removed = len({m.out.target_id for m in r.moves})
+    moved_chains = len({m.chain_id for m in r.moves})
+    bytes_ = len(r.moves) * per_target
+    added = sorted(set(r.table.node_ids) - set(old.chain_table.node_ids))
+    gone = sorted(set(old.chain_table.node_ids) - set(r.table.node_ids))
+    what = ", ".join(
+        x
+        for x in (f"+{len(added)} storage node(s)" if added else "", f"-{len(gone)} storage node(s)" if gone else "")
+        if x
+    )
+    steps = [
+        f"1. create-target × {created} on the nodes that receive replicas ({ETC}/chains/{RESIZE_CREATE})",
+        f"2. upload-chains {ETC}/chains/{RESIZE_CHAINS}: {moved_chains} existing chain(s) get their new target "
+        "beside the old one"
+        + (f"; then the {len(r.new_chains)} new chain(s) ({ETC}/chains/generated_chains.csv)" if r.new_chains else ""),
+        f"3. wait until every new target is SERVING-UPTODATE ({len(r.moves)} replica(s) sync, up to "
+        f"{_size(bytes_)} if the targets are full)",
+        "4. upload-chain-table with the new chains" if r.new_chains else "4. chain table unchanged (no new chain)",
+        f"5. offline-target and remove-target × {removed} replaced target(s) ({ETC}/chains/{RESIZE_REMOVE}); "
+        "upload-chains generated_chains.csv (the chains without them)",
+    ]
+    if gone:
+        steps.append(f"6. only then stop storage_main on {compress(h for h, i in _storage_hosts(old) if i in gone)}")
+    steps += [f"   {m.chain_id}: {m.out.target_id} (node {m.out.node_id}) → {m.into.target_id} (node {m.into.node_id})"
+              for m in r.moves]  # fmt: skip
+    return [
+        Row(
+            "topology",
+            "3FS chains",
+            f"{what}: {len(r.new_chains)} new chain(s), {len(r.moves)} replica(s) of {moved_chains} chain(s) move "
+            f"(up to {_size(bytes_)})",
+            Impact.DATA_MIGRATION,
+            "the 3FS steps below, in order; no chain drops below its replicas",
+            tuple(steps),
+        )
+    ]
+
+
+def _size(n: float) -> str:
+    return f"{n / TIB:.1f} TiB" if n >= TIB else f"{n / 2**30:.1f} GiB"
+
+
+def _storage_hosts(topo: Topology) -> list[tuple[str, int]]:
+    return [(n.host, n.node_id) for n in topo.threefs.storage] if topo.threefs else []
+
+
 def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, allow_destructive: bool = False) -> Plan:
     spec = diff_specs(old.spec, new.spec)
-    topo = diff_topologies(old.topology, new.topology)
-    arts = diff_artifacts(render_all(old.topology), render_all(new.topology))
-    rows = _spec_rows(spec, has_effect=bool(arts) or not topo.empty) + _topology_rows(topo) + _artifact_rows(arts)
+    new_topo = new.topology
+    if old.topology.chain_table is not None and new_topo.base_chains is None:
+        # the new chains grow or shrink from the old ones: same chain ids, few replicas move
+        new_topo = replace(new_topo, base_chains=old.topology.chain_table)
+    topo = diff_topologies(old.topology, new_topo)
+    arts = diff_artifacts(render_all(old.topology), render_all(new_topo))
+    rows = (
+        _spec_rows(spec, has_effect=bool(arts) or not topo.empty)
+        + _topology_rows(topo)
+        + threefs_rows(old.topology, new_topo)
+        + _artifact_rows(arts)
+    )
     return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive)

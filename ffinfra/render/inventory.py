@@ -18,13 +18,14 @@ from ffinfra.render.artifact import Artifact
 from ffinfra.render.env import header
 from ffinfra.render.ostune import sysctl_settings
 from ffinfra.topology.model import Host, Topology
-from ffinfra.topology.services import ROLE_PACKAGES, ROLE_SIM_PACKAGES, ansible_group
+from ffinfra.topology.services import ROLE_PACKAGES, ROLE_REAL_PACKAGES, ROLE_SIM_PACKAGES, ansible_group
 
 ROLES = ("compute", "storage", "management", "controller", "login")
 
 
 # libyaml's dumper when PyYAML has it (several times faster on 1,000+ hosts, the same bytes), else PyYAML's own.
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+HOST_GROUPS = "{{ group_names + ['all', 'host_' ~ (inventory_hostname | regex_replace('[^A-Za-z0-9_]', '_'))] }}"
 MANIFEST_LOOKUP = "{{ lookup('ansible.builtin.file', ffinfra_artifacts_dir ~ '/manifest.json') | from_json }}"
 
 
@@ -71,10 +72,13 @@ def all_vars(topo: Topology) -> dict[str, Any]:
         "ffinfra_slurm_controller": topo.services.slurm_controller,
         # What every role selects its files from: the build's manifest, and the groups this host is in.
         "ffinfra_manifest": MANIFEST_LOOKUP,
-        "ffinfra_groups": "{{ group_names + ['all'] }}",
+        # every host is also in its own one-host group, host_<name>: where per-node files go (a 3FS node id)
+        "ffinfra_groups": HOST_GROUPS,
         # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
         "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
         "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
+        # on a real fabric only (3FS's build and runtime: nothing of 3FS starts on a simulated one)
+        "ffinfra_role_real_packages": {role: list(pkgs) for role, pkgs in ROLE_REAL_PACKAGES.items()},
         "ffinfra_qos": {
             "enabled": spec.qos.enabled,
             "classes": {name: {"sl": getattr(classes, name).sl} for name in ("hfreduce", "nccl", "storage", "other")},
@@ -83,6 +87,47 @@ def all_vars(topo: Topology) -> dict[str, Any]:
         "ffinfra_nofile": spec.os.nofile,
         "ffinfra_memlock": spec.os.memlock,
         "ansible_python_interpreter": "/usr/bin/python3",
+    } | ({"ffinfra_threefs": threefs_vars(topo)} if topo.threefs else {})
+
+
+def threefs_vars(topo: Topology) -> dict[str, Any]:
+    """What the 3FS roles need beyond their files: the compiler's decisions (topology/threefs.py), never re-derived."""
+    layout, t = topo.threefs, topo.spec.storage.threefs
+    assert layout is not None
+    return {
+        "cluster_id": layout.cluster_id,
+        "mountpoint": layout.mountpoint,
+        "admin_host": layout.admin_host,
+        "build_host": layout.build_host,
+        "monitor_host": layout.monitor,
+        "chain_table_id": 1,
+        "chunk_size": t.chunk_size_kib * 1024,
+        "stripe_size": t.stripe_size,
+        "chains": len(topo.chain_table.chains) if topo.chain_table else 0,
+        "disks": [
+            {
+                "index": d.index,
+                "device": d.device,
+                "label": d.label,
+                "mount": d.mount,
+                "target_path": d.target_path,
+                "unit": d.mount_unit,
+            }
+            for d in layout.disks
+        ],
+        "build": {
+            "repo": t.build.repo,
+            "commit": t.build.commit,
+            "jobs": t.build.jobs or 0,
+            "shuffle_method": t.shuffle_method,
+        },
+        "fdb": {
+            "version": t.fdb.version,
+            "package_url": t.fdb.package_url.format(version=t.fdb.version),
+            "port": t.fdb.port,
+        },
+        "monitor": {"db": t.monitor.db, "port": t.monitor.port, "clickhouse_port": t.monitor.clickhouse_port},
+        "mgmtd_addresses": list(layout.mgmtd_addresses),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ffinfra.render.artifact import Artifact
 from ffinfra.topology.model import Topology
+from ffinfra.topology.services import host_group
 
 # host → Ansible role → install path → the artifact installed there
 Placement = dict[str, dict[str, dict[str, Artifact]]]
@@ -20,6 +21,7 @@ Placement = dict[str, dict[str, dict[str, Artifact]]]
 def place(topo: Topology, artifacts: list[Artifact]) -> Placement:
     services = topo.services
     groups = services.groups | {"all": tuple(h.name for h in topo.hosts)}
+    groups |= {host_group(h.name): (h.name,) for h in topo.hosts}  # per-node files (a 3FS node id)
     members = {name: set(hosts) for name, hosts in groups.items()}
     out: Placement = {h.name: {} for h in topo.hosts}
     for a in artifacts:

@@ -13,6 +13,7 @@ from ffinfra.render.nccl import render_nccl
 from ffinfra.render.opensm import render_opensm
 from ffinfra.render.ostune import render_ostune
 from ffinfra.render.slurm import render_slurm
+from ffinfra.render.threefs import render_threefs
 from ffinfra.topology.model import Topology
 
 RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
@@ -22,6 +23,7 @@ RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
     render_slurm,
     render_nccl,
     render_ostune,
+    render_threefs,
     render_hosts,
     render_inventory,
 ]

@@ -302,11 +302,73 @@ class StorageRatioSpec(Model):
         return self
 
 
+THREEFS_COMMIT = "e2cef822ecc4889b411c4bb7e4e49c379bf2e225"  # the commit templates/threefs/upstream/ comes from
+
+
+class FdbSpec(Model):
+    """FoundationDB, where 3FS's mgmtd and meta services keep their state."""
+
+    hosts: str | None = Field(None, description="hostlist of the FoundationDB servers; default: the mgmtd hosts")
+    version: str = Field(
+        "7.3.63",
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="server and client version: every 3FS host's client library must match the servers (3FS: ≥ 7.1)",
+    )
+    port: int = Field(4500, ge=1, le=65535, description="fdbserver port on each FoundationDB host")
+    package_url: str = Field(
+        "https://github.com/apple/foundationdb/releases/download/{version}",
+        description="where the fdb role fetches foundationdb-clients/-server .debs; point it at a local mirror",
+    )
+
+
+class ThreeFsMonitorSpec(Model):
+    """monitor_collector and the ClickHouse database it writes metrics to."""
+
+    host: str | None = Field(None, description="host of monitor_collector and ClickHouse; default: first mgmtd host")
+    port: int = Field(10000, ge=1, le=65535, description="monitor_collector's TCP port (upstream's default)")
+    clickhouse_port: int = Field(
+        19000, ge=1, le=65535, description="ClickHouse native port; not its usual 9000, where mgmtd and storage listen"
+    )
+    db: str = Field("3fs", pattern=r"^[A-Za-z0-9_]+$", description="ClickHouse database of the metrics")
+    retention_months: int = Field(1, ge=1, le=120, description="TTL of metric rows (upstream's schema: 1 month)")
+
+
+class ThreeFsBuildSpec(Model):
+    """Where 3FS is built from: one source, one commit, built once and copied to every 3FS host."""
+
+    repo: str = Field("https://github.com/deepseek-ai/3FS", description="git repository (or a local mirror)")
+    commit: str = Field(
+        THREEFS_COMMIT,
+        pattern=r"^[0-9a-f]{40}$",
+        description="the pinned commit; ffinfra's config templates are upstream's at this commit",
+    )
+    host: str | None = Field(None, description="the host that builds; default: the first mgmtd host")
+    jobs: int | None = Field(None, ge=1, le=1024, description="parallel compile jobs; default: the host's cores")
+
+
+class ThreeFsTuningSpec(Model):
+    """Service knobs; unset values are sized from the storage profile (docs/threefs.md says how)."""
+
+    io_threads_per_disk: int | None = Field(
+        None, ge=1, le=64, description="storage AIO read and write threads per NVMe; default 2 (upstream: 32 for 16)"
+    )
+    rdma_buffer_pool_mib: int | None = Field(
+        None,
+        ge=16,
+        description="storage RDMA buffer pool; default 8 MiB per GB of memory (upstream: 1,024 × 4 MB at 512 GB)",
+    )
+    rdma_send_concurrency: int = Field(
+        64, ge=1, le=4096, description="RDMA transmissions in flight per peer (rdma_control; upstream's 64)"
+    )
+    fuse_io_queue: int = Field(1024, ge=16, le=65536, description="FUSE client I/O job queue (upstream's 1,024)")
+    fuse_rdma_buffers: int = Field(1024, ge=16, le=65536, description="FUSE client RDMA buffers (upstream's 1,024)")
+
+
 class ThreeFsSpec(Model):
-    """3FS cluster settings. The build and deploy of 3FS come with a later issue; the plan reads these now."""
+    """3FS: services, chains and tuning. Compiled into every service's config and the chain table."""
 
     enabled: bool = True
-    cluster_id: str | None = Field(None, description="default: the stack name")
+    cluster_id: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,62}$", description="default: the stack name")
     replication: int = Field(3, ge=1, le=8, description="chain length (CR) or group size")
     chain_table_type: Literal["CR", "EC"] = "CR"
     chunk_size_kib: int = Field(1024, ge=64)
@@ -315,9 +377,20 @@ class ThreeFsSpec(Model):
     shuffle_method: Literal["g++10", "g++11", "stdshuffle"] = Field(
         "g++11", description="-DSHUFFLE_METHOD: fixed for the life of the cluster"
     )
-    mountpoint: str = Field("/3fs", pattern=r"^/")
-    mgmtd_hosts: str | None = Field(None, description="hostlist; default: management nodes")
-    meta_hosts: str | None = Field(None, description="hostlist; default: management nodes")
+    mountpoint: str | None = Field(None, pattern=r"^/", description="FUSE mount; default /3fs/<cluster_id>")
+    mgmtd_hosts: str | None = Field(None, description="hostlist; default: management nodes (else the controller)")
+    meta_hosts: str | None = Field(None, description="hostlist; default: the mgmtd hosts")
+    fuse_hosts: str | None = Field(None, description="hostlist of FUSE clients; default: compute and login nodes")
+    data_root: str = Field("/storage", pattern=r"^/", description="disk i is mounted at <data_root>/data<i+1>")
+    disk_device: str = Field(
+        "/dev/nvme{index}n1",
+        pattern=r"\{index\}",
+        description="block device of data disk {index} (0-based); by-id paths are safer",
+    )
+    fdb: FdbSpec = Field(FdbSpec(), description="FoundationDB")
+    monitor: ThreeFsMonitorSpec = Field(ThreeFsMonitorSpec(), description="metrics collector and ClickHouse")
+    build: ThreeFsBuildSpec = Field(ThreeFsBuildSpec(), description="source and build host")
+    tuning: ThreeFsTuningSpec = Field(ThreeFsTuningSpec(), description="service knobs")
 
 
 class StorageSpec(Model):

@@ -32,7 +32,6 @@ class Issue:
     brings: str  # what ffinfra gains with it
 
 
-THREEFS = Issue(12, "3FS deployment")
 HFREDUCE = Issue(13, "HFReduce")
 ROLLING = Issue(14, "rolling upgrades")
 BARE_METAL = Issue(15, "bare-metal provisioning")
@@ -40,19 +39,6 @@ BARE_METAL = Issue(15, "bare-metal provisioning")
 
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
 PENDING: dict[type[BaseModel], dict[str, Issue]] = {
-    ThreeFsSpec: {
-        # `enabled` is in use: it gates the storage checks and the 3FS read pass mark
-        "cluster_id": THREEFS,
-        "replication": THREEFS,  # FF-STO-002 checks it against the storage nodes; no chain is built with it
-        "chain_table_type": THREEFS,
-        "chunk_size_kib": THREEFS,
-        "stripe_size": THREEFS,
-        "targets_per_disk": THREEFS,
-        "shuffle_method": THREEFS,
-        "mountpoint": THREEFS,
-        "mgmtd_hosts": THREEFS,  # FF-STO-005 checks the names; no service is placed on them
-        "meta_hosts": THREEFS,
-    },
     GpuSpec: {"root_ports": HFREDUCE},  # GPUs sharing a PCIe root port share its bandwidth (paper §IV-D3)
     NicSpec: {"netdev": HFREDUCE},  # the interface HFReduce's TCP transport and IPoIB bind to
     UpgradesSpec: {"max_unavailable": ROLLING},
@@ -65,6 +51,10 @@ NO_EFFECT_BY_DESIGN: dict[type[BaseModel], dict[str, str]] = {
     SchedulerSpec: {"kind": "Slurm is the only scheduler: the schema accepts only slurm"},
     HardwareProfile: {"description": "for people reading the spec"},
     NvmeSpec: {"model": "for people reading the spec"},
+    ThreeFsSpec: {
+        "chain_table_type": "no 3FS service reads it: ffinfra writes CR chain files (FF-STO-011 warns on EC); "
+        "the plan refuses a change of it"
+    },
 }
 
 

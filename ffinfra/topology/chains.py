@@ -605,3 +605,21 @@ def shrink(table: ChainTable, removed_node_ids: Sequence[int]) -> Resize:
     after = ChainTable(table.replication, table.disks, table.targets_per_disk, tuple(nodes), tuple(chains),
                        table.target_prefix, table.chain_prefix)  # fmt: skip
     return Resize(after, (), tuple(moves))
+
+
+def resize(base: ChainTable, node_ids: Sequence[int]) -> Resize:
+    """From the placed table `base` to one over `node_ids`: removed nodes' replicas move out first (`shrink`),
+    then new nodes join (`grow`). Chain ids and every unmoved replica stay."""
+    keep = set(node_ids)
+    removed = [n for n in base.node_ids if n not in keep]
+    added = [n for n in node_ids if n not in set(base.node_ids)]
+    first = shrink(base, removed) if removed else Resize(base, (), ())
+    if not added:
+        return first
+    second = grow(first.table, added)
+    return Resize(second.table, second.new_chains, first.moves + second.moves)
+
+
+def same_shape(table: ChainTable, replication: int, disks: int, targets_per_disk: int) -> bool:
+    """Whether `table` can be resized into the spec's chains (else the chains are placed anew: a data migration)."""
+    return (table.replication, table.disks, table.targets_per_disk) == (replication, disks, targets_per_disk)

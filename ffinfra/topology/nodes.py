@@ -6,7 +6,6 @@ reported here as findings; a group that cannot be resolved is left out so the re
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error
 from ffinfra.spec.models import ClusterSpec, NodeGroupSpec
 from ffinfra.topology.facts import NodeFacts
+from ffinfra.topology.ipoib import address, zone_networks
 from ffinfra.topology.model import Host, HostPort, ReservedPort
 
 ROLE_ORDER = ("compute", "storage", "management", "controller", "login")
@@ -145,7 +145,7 @@ def resolve_hosts(
     net = spec.network
     mgmt_net = net.management.network
     bmc_net = net.bmc.network if net.bmc else None  # SubnetSpec.network parses the CIDR on every call
-    ipoib_net = net.ipoib.network if net.ipoib else None
+    ipoib_nets = zone_networks(spec)  # one per IB subnet (topology/ipoib.py)
     oui = int(spec.fabric.guid_oui, 16)
     hosts: list[Host] = []
     offsets = group_offsets(spec)
@@ -187,7 +187,7 @@ def resolve_hosts(
                 for p in range(1, nic.ports + 1):
                     ports.append(HostPort(name, nic.device, ni, p, guid, home or zones[k % len(zones)]))
                     k += 1
-            mgmt_ip = f.mgmt_ip if f and f.mgmt_ip else _addr(mgmt_net, ho)
+            mgmt_ip = f.mgmt_ip if f and f.mgmt_ip else address(mgmt_net, ho)
             hosts.append(
                 Host(
                     name=name,
@@ -198,10 +198,12 @@ def resolve_hosts(
                     index=index,
                     ip_offset=ho,
                     mgmt_ip=mgmt_ip,
-                    bmc_ip=(f.bmc_address if f and f.bmc_address else _addr(bmc_net, ho))
+                    bmc_ip=(f.bmc_address if f and f.bmc_address else address(bmc_net, ho))
                     if bmc_net is not None
                     else (f.bmc_address if f else None),
-                    ipoib_ip=_addr(ipoib_net, ho) if ipoib_net is not None else None,
+                    ipoib_ip=address(ipoib_nets[ports[0].zone if ports else (home or zones[0])], ho)
+                    if ipoib_nets
+                    else None,
                     mac=f.mac if f else None,
                     bmc_address=f.bmc_address if f else None,
                     serial=f.serial if f else None,
@@ -257,10 +259,3 @@ def _home_zone(pinned: str | None, homing: str, zones: list[str], j: int, n: int
     if homing == "all-zones":
         return None
     return zones[j * len(zones) // n]  # unpinned groups split into contiguous blocks, one per zone
-
-
-def _addr(network: ipaddress.IPv4Network | ipaddress.IPv6Network, offset: int) -> str:
-    # Pool exhaustion is a check (FF-NET-020); here an out-of-range offset still yields a printable marker.
-    if offset >= network.num_addresses:
-        return f"<beyond {network}>"
-    return str(network.network_address + offset)

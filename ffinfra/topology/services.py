@@ -14,6 +14,18 @@ suite.
     slurm_node        the hosts slurm.conf declares (compute role): slurmd
     slurm_client      login hosts: slurm.conf and the client commands, so users submit from there
     bench_tools       compute and storage hosts: what the acceptance suites run
+    threefs_common    every 3FS host: /opt/3fs, admin_cli's config, the FoundationDB cluster file and client
+    fdb               3FS's FoundationDB servers (default: the mgmtd hosts)
+    threefs_build     the 3FS build host: builds the pinned commit once; the other roles copy its binaries
+    threefs_monitor   monitor_collector and its ClickHouse schema
+    threefs_mgmtd     mgmtd (init-cluster first, once)
+    threefs_meta      meta
+    threefs_storage   storage_main, its XFS target disks and mount units
+    threefs_bootstrap the admin host (first mgmtd host): admin user, targets, chains, chain table
+    threefs_fuse      the FUSE clients: hf3fs_fuse_main, the mount
+
+The 3FS daemons are `real_only`: they need RDMA verbs devices and FoundationDB, which a simulated fabric does not
+have, so on the lab their roles install every file and start nothing (docs/threefs.md).
 """
 
 from __future__ import annotations
@@ -25,9 +37,21 @@ from dataclasses import dataclass, field
 from ffinfra.errors import FfinfraError
 from ffinfra.spec.models import ClusterSpec
 from ffinfra.topology.model import Host, Subnet
+from ffinfra.topology.threefs import ThreeFsLayout
 
 # Play order of playbooks/site.yml; a host lists its roles in this order.
-ROLES = ("common", "munge", "opensm", "slurm_controller", "slurm_node", "slurm_client", "bench_tools")
+THREEFS_ROLES = (
+    "threefs_common",
+    "fdb",
+    "threefs_build",
+    "threefs_monitor",
+    "threefs_mgmtd",
+    "threefs_meta",
+    "threefs_storage",
+    "threefs_bootstrap",
+    "threefs_fuse",
+)
+ROLES = ("common", "munge", "opensm", *THREEFS_ROLES, "slurm_controller", "slurm_node", "slurm_client", "bench_tools")
 SLURM_ROLES = ("slurm_controller", "slurm_node", "slurm_client")
 
 # The Debian packages each role needs. The `common` role installs the union of a host's roles' packages in one
@@ -43,6 +67,32 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "bench_tools": ("iperf3", "fio", "perftest", "infiniband-diags", "numactl"),
 }
 ROLE_SIM_PACKAGES: dict[str, tuple[str, ...]] = {"opensm": ("ibsim-utils",)}
+# Added on a real fabric only: what 3FS's binaries and its build need (Debian 12 names; upstream's build guide and
+# runtime image). The lab installs none of them: it starts no 3FS process. libfuse ≥ 3.16.1 and FoundationDB are
+# not in Debian 12 (its fuse3 is 3.14): the threefs_build and fdb roles fetch and build/install those.
+THREEFS_RUNTIME = (
+    "libaio1", "libboost-all-dev", "libdouble-conversion3", "libdwarf1", "libgflags2.2", "libgoogle-glog0v6",
+    "libgoogle-perftools4", "libjemalloc2", "liblz4-1", "liblzma5", "libssl3", "libunwind8", "libuv1",
+    "libibverbs1", "ibverbs-providers", "numactl",
+)  # fmt: skip
+ROLE_REAL_PACKAGES: dict[str, tuple[str, ...]] = {
+    "threefs_common": (),
+    "fdb": (),
+    "threefs_build": (
+        "git", "cmake", "meson", "ninja-build", "pkg-config", "clang-14", "lld-14", "clang-format-14",
+        "clang-tidy-14", "libclang-rt-14-dev", "gcc-12", "g++-12", "rustc-web", "cargo-web", "libuv1-dev",
+        "liblz4-dev", "liblzma-dev", "libdouble-conversion-dev", "libdwarf-dev", "libunwind-dev", "libaio-dev",
+        "libgflags-dev", "libgoogle-glog-dev", "libgtest-dev", "libgmock-dev", "libgoogle-perftools-dev",
+        "google-perftools", "libssl-dev", "libboost-all-dev", "libibverbs-dev", "librdmacm-dev", "libnuma-dev",
+        "libjemalloc-dev", "udev",
+    ),
+    "threefs_monitor": THREEFS_RUNTIME,
+    "threefs_mgmtd": THREEFS_RUNTIME,
+    "threefs_meta": THREEFS_RUNTIME,
+    "threefs_storage": (*THREEFS_RUNTIME, "xfsprogs"),
+    "threefs_bootstrap": THREEFS_RUNTIME,
+    "threefs_fuse": (*THREEFS_RUNTIME, "fuse3"),
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +104,7 @@ class Daemon:
     service: str
     role: str
     sim_only: bool = False
+    real_only: bool = False  # needs what a simulated fabric lacks (RDMA verbs, FoundationDB): 3FS's daemons
 
 
 # The roles that install each kind of file (render/ names these on every artifact).
@@ -74,6 +125,11 @@ def svc_group(role: str) -> str:
 def sm_group(subnet: str) -> str:
     """The inventory group of the subnet's SM host(s): its OpenSM files go there."""
     return f"sm_{ansible_group(subnet)}"
+
+
+def host_group(host: str) -> str:
+    """The one-host group of a per-node file (a 3FS node id): every host is in its own (`ffinfra_groups`)."""
+    return f"host_{ansible_group(host)}"
 
 
 def profile_group(profile: str) -> str:
@@ -101,7 +157,11 @@ class HostServices:
 
     def daemons_on(self, sim: bool) -> tuple[Daemon, ...]:
         """The daemons that must run on this host, on a simulated fabric (sim) or a real one."""
-        return tuple(d for d in self.daemons if sim or not d.sim_only)
+        return tuple(d for d in self.daemons if (sim or not d.sim_only) and not (sim and d.real_only))
+
+    def skipped_on(self, sim: bool) -> tuple[Daemon, ...]:
+        """The daemons this host's roles have but that cannot run here (3FS's on a simulated fabric)."""
+        return tuple(d for d in self.daemons if sim and d.real_only)
 
     def units_on(self, sim: bool) -> tuple[str, ...]:
         """The systemd units of those daemons: what must be active (and enabled) on the host."""
@@ -142,7 +202,45 @@ def choose_slurm_controller(spec: ClusterSpec, hosts: Iterable[Host]) -> str:
     raise FfinfraError("internal error: no host for slurmctld (FF-SCHED-003 should have caught this)")
 
 
-def decide_services(spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[Subnet]) -> Services:
+# 3FS role → (process, systemd unit) it starts; the unit files are rendered (render/threefs.py)
+THREEFS_DAEMONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fdb": (("fdbserver", "foundationdb"),),
+    "threefs_monitor": (
+        ("monitor_collector_main", "monitor_collector_main"),
+        ("clickhouse-server", "clickhouse-server"),
+    ),
+    "threefs_mgmtd": (("mgmtd_main", "mgmtd_main"),),
+    "threefs_meta": (("meta_main", "meta_main"),),
+    "threefs_storage": (("storage_main", "storage_main"),),
+    "threefs_fuse": (("hf3fs_fuse_main", "hf3fs_fuse_main"),),
+}
+
+
+def threefs_roles(layout: ThreeFsLayout | None) -> dict[str, set[str]]:
+    """host → the 3FS roles it runs."""
+    out: dict[str, set[str]] = {}
+    if layout is None:
+        return out
+
+    def add(role: str, names: Iterable[str]) -> None:
+        for n in names:
+            out.setdefault(n, set()).add(role)
+
+    add("threefs_common", layout.hosts)
+    add("fdb", layout.fdb)
+    add("threefs_build", [layout.build_host])
+    add("threefs_monitor", [layout.monitor])
+    add("threefs_mgmtd", (n.host for n in layout.mgmtd))
+    add("threefs_meta", (n.host for n in layout.meta))
+    add("threefs_storage", (n.host for n in layout.storage))
+    add("threefs_bootstrap", [layout.admin_host])
+    add("threefs_fuse", layout.fuse)
+    return out
+
+
+def decide_services(
+    spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[Subnet], threefs: ThreeFsLayout | None = None
+) -> Services:
     hosts = list(hosts)
     subnets = list(subnets)
     controller = choose_slurm_controller(spec, hosts)
@@ -153,8 +251,9 @@ def decide_services(spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[
     node_set, login_set, sm_set = set(slurm_nodes), set(login), set(sm_of.values())
     slurm_hosts = {controller} | node_set | login_set
     per_host: dict[str, HostServices] = {}
+    threefs_of = threefs_roles(threefs)
     for h in hosts:
-        roles = {"common"}
+        roles = {"common", *threefs_of.get(h.name, ())}
         daemons = [SSHD]
         if h.name in slurm_hosts:
             roles.add("munge")
@@ -179,6 +278,8 @@ def decide_services(spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[
                 daemons.append(Daemon("slurmctld", "slurmctld", role))
             elif role == "slurm_node":
                 daemons.append(Daemon("slurmd", "slurmd", role))
+            elif role in THREEFS_DAEMONS:
+                daemons += [Daemon(p, u, role, real_only=True) for p, u in THREEFS_DAEMONS[role]]
         per_host[h.name] = HostServices(h.name, ordered, tuple(daemons))
     groups: dict[str, tuple[str, ...]] = {
         svc_group(r): tuple(h for h, s in per_host.items() if r in s.roles) for r in ROLES

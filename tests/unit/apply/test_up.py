@@ -179,8 +179,10 @@ def test_a_first_up_runs_every_role_and_records_what_each_installed(lab):
     assert result.ok, result.failure
     assert cluster.playbooks[0]["tags"] is None and cluster.playbooks[0]["limit"] is None
     state = load_state(stack_dir / "state.json")
-    assert set(state.hosts["cn01"].roles) == {"common", "slurm_node"}
-    assert set(state.hosts["st01"].roles) == {"common"}  # no Slurm file on a storage node
+    assert set(state.hosts["cn01"].roles) == {"common", "threefs_common", "threefs_fuse", "slurm_node"}
+    # no Slurm file on a storage node; its 3FS files (node id 10001 in storage_main_app.toml) are there
+    assert set(state.hosts["st01"].roles) == {"common", "threefs_common", "threefs_storage"}
+    assert "/opt/3fs/etc/storage_main_app.toml" in state.hosts["st01"].roles["threefs_storage"].files
     assert "/etc/slurm/slurm.conf" in state.hosts["login01"].roles["slurm_client"].files
     assert state.applied is not None and state.applied.spec["name"] == "lab" and state.applied_digest
     assert state.verified_at and [c.name for c in result.checks][:2] == ["daemons", "slurmctld"]

@@ -117,7 +117,7 @@ def test_memory_is_a_rolling_restart_for_realmemory(plan_of):
     assert_carried(p, Impact.ROLLING_RESTART, "spec", "hardware.lab-node.memory_gb")
     row = assert_carried(p, Impact.ROLLING_RESTART, "artifact", "slurm/slurm.conf")
     assert "slurmctld" in row.action
-    (art,) = p.artifacts
+    (art,) = [a for a in p.artifacts if a.path == "slurm/slurm.conf"]
     assert re.search(r"^-NodeName=cn\[01-04\] .*RealMemory=1024", art.diff, re.M)
     assert re.search(r"^\+NodeName=cn\[01-04\] .*RealMemory=\d+", art.diff, re.M)
 

@@ -13,10 +13,15 @@ from ffinfra.render.targets import render_all
 
 def test_each_lab_host_runs_the_roles_of_what_it_is(compiled_stack):
     s = compiled_stack("lab").topology.services
-    assert s.of("cn01").roles == ("common", "munge", "slurm_node", "bench_tools")
-    assert s.of("st01").roles == ("common", "bench_tools")  # no Slurm daemon, so no munge either
-    assert s.of("ctl01").roles == ("common", "munge", "opensm", "slurm_controller")
-    assert s.of("login01").roles == ("common", "munge", "slurm_client")
+    assert s.of("cn01").roles == ("common", "munge", "threefs_common", "threefs_fuse", "slurm_node", "bench_tools")
+    # no Slurm daemon, so no munge either
+    assert s.of("st01").roles == ("common", "threefs_common", "threefs_storage", "bench_tools")
+    # the first (here the only) mgmtd host: no management node, so the controller; it builds and bootstraps 3FS
+    assert s.of("ctl01").roles == (
+        "common", "munge", "opensm", "threefs_common", "fdb", "threefs_build", "threefs_monitor", "threefs_mgmtd",
+        "threefs_meta", "threefs_bootstrap", "slurm_controller",
+    )  # fmt: skip
+    assert s.of("login01").roles == ("common", "munge", "slurm_client")  # no fabric port: no FUSE client
 
 
 def test_daemons_follow_the_roles_and_ibsim_only_runs_on_a_simulated_fabric(compiled_stack):
@@ -25,7 +30,13 @@ def test_daemons_follow_the_roles_and_ibsim_only_runs_on_a_simulated_fabric(comp
     assert names("cn01", True) == ["sshd", "munged", "slurmd"]
     assert names("st01", True) == ["sshd"]
     assert names("ctl01", True) == ["sshd", "munged", "opensm", "ibsim", "slurmctld"]
-    assert names("ctl01", False) == ["sshd", "munged", "opensm", "slurmctld"]
+    # 3FS's daemons need RDMA and FoundationDB: on a real fabric only
+    assert names("ctl01", False) == [
+        "sshd", "munged", "opensm", "fdbserver", "monitor_collector_main", "clickhouse-server", "mgmtd_main",
+        "meta_main", "slurmctld",
+    ]  # fmt: skip
+    assert [d.process for d in s.of("st01").skipped_on(True)] == ["storage_main"]
+    assert s.of("st01").skipped_on(False) == ()
     assert names("login01", True) == ["sshd", "munged"]
     assert {d.role for d in s.of("ctl01").daemons if d.process == "opensm"} == {"opensm"}
     # what systemd runs them as: the units the probe, the closing checks and the node suite ask about
@@ -79,5 +90,7 @@ def test_the_controller_named_in_the_spec_wins(make_stack, stack_text):
     data["scheduler"]["slurm"]["controller"] = "cn04"
     s = compile_stack(make_stack(data)).topology.services
     assert s.slurm_controller == "cn04"
-    assert s.of("cn04").roles == ("common", "munge", "slurm_controller", "slurm_node", "bench_tools")
+    assert s.of("cn04").roles == (
+        "common", "munge", "threefs_common", "threefs_fuse", "slurm_controller", "slurm_node", "bench_tools"
+    )  # fmt: skip
     assert not s.of("ctl01").runs("slurm_controller")
