@@ -65,6 +65,8 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "slurm_node": ("slurmd", "slurm-client"),
     "slurm_client": ("slurm-client",),
     "bench_tools": ("iperf3", "fio", "perftest", "infiniband-diags", "numactl"),
+    # 3FS's roles need nothing on a simulated fabric (they install files only); see ROLE_REAL_PACKAGES
+    **dict.fromkeys(THREEFS_ROLES, ()),
 }
 ROLE_SIM_PACKAGES: dict[str, tuple[str, ...]] = {"opensm": ("ibsim-utils",)}
 # Added on a real fabric only: what 3FS's binaries and its build need (Debian 12 names; upstream's build guide and

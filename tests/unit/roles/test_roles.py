@@ -22,7 +22,7 @@ from ffinfra.render.bundle import write_bundle
 from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
 from ffinfra.stack import find_stack
-from ffinfra.topology.services import ROLE_PACKAGES, ROLES
+from ffinfra.topology.services import ROLE_PACKAGES, ROLE_REAL_PACKAGES, ROLES, THREEFS_ROLES
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[test]')")
 
@@ -108,12 +108,21 @@ PROBE = """
                         'opensm': opensm_files | map(attribute='value.dest') | list,
                         'slurm_controller': slurm_controller_files | map(attribute='value.dest') | list,
                         'slurm_node': slurm_node_files | map(attribute='value.dest') | list,
-                        'slurm_client': slurm_client_files | map(attribute='value.dest') | list},
+                        'slurm_client': slurm_client_files | map(attribute='value.dest') | list,
+                        'fdb': fdb_files | map(attribute='value.dest') | list,
+                        'threefs_common': threefs_common_files | map(attribute='value.dest') | list,
+                        'threefs_build': threefs_build_files | map(attribute='value.dest') | list,
+                        'threefs_monitor': threefs_monitor_files | map(attribute='value.dest') | list,
+                        'threefs_mgmtd': threefs_mgmtd_files | map(attribute='value.dest') | list,
+                        'threefs_meta': threefs_meta_files | map(attribute='value.dest') | list,
+                        'threefs_storage': threefs_storage_files | map(attribute='value.dest') | list,
+                        'threefs_bootstrap': threefs_bootstrap_files | map(attribute='value.dest') | list,
+                        'threefs_fuse': threefs_fuse_files | map(attribute='value.dest') | list},
               'subnets': opensm_subnets, 'logs': opensm_log_files, 'engines': opensm_engines,
               'spool': slurm_node_spool_dir, 'state': slurm_controller_state_dir,
               'packages': common_host_packages} | to_json }}
 """
-FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client")
+FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client", *THREEFS_ROLES)
 
 
 def _one_host_of_each_kind(topo) -> list[str]:
@@ -155,8 +164,10 @@ def test_ansible_selects_exactly_the_compilers_placement(stack: str, tmp_path: P
         for role in FILE_ROLES:
             ansible = set(got[host]["files"][role]) if role in want_roles else set()
             assert ansible == set(placement[host].get(role, {})), f"{stack} {host} {role}"
-        # one package step per host: exactly what its roles need, from the compiler's table
-        assert got[host]["packages"] == sorted({p for role in want_roles for p in ROLE_PACKAGES[role]}), host
+        # one package step per host: exactly what its roles need, from the compiler's table (a real fabric here:
+        # 3FS's build and runtime packages too)
+        want = {p for role in want_roles for p in (*ROLE_PACKAGES[role], *ROLE_REAL_PACKAGES.get(role, ()))}
+        assert got[host]["packages"] == sorted(want), host
 
 
 def _report(tmp_path: Path, stack: str, limit: str, **extra: Any) -> dict[str, dict[str, Any]]:
