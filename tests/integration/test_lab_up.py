@@ -82,7 +82,7 @@ def test_up_from_nothing_and_one_truth_of_what_runs_where(lab_stack) -> None:
     suite = installed_files(placement)
     assert all(set(suite[h]) == set().union(*by_state[h].values()) for h in suite)
     # the bugs this fixes: no Slurm file on storage nodes; login nodes get Slurm's configuration and client
-    assert set(by_state["st01"]) == {"common"}
+    assert set(by_state["st01"]) == {"common", "threefs_common", "threefs_storage"}  # 3FS files, no Slurm
     assert "/etc/slurm/slurm.conf" in by_state["login01"]["slurm_client"]
     assert "/etc/slurm/slurm.conf" in by_state["cn01"]["slurm_node"]
 
