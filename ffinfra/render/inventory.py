@@ -87,7 +87,16 @@ def all_vars(topo: Topology) -> dict[str, Any]:
         "ffinfra_nofile": spec.os.nofile,
         "ffinfra_memlock": spec.os.memlock,
         "ansible_python_interpreter": "/usr/bin/python3",
-    } | ({"ffinfra_threefs": threefs_vars(topo)} if topo.threefs else {})
+    } | (
+        {
+            "ffinfra_threefs": threefs_vars(topo),
+            # on the controller, where threefs_build puts the binaries every 3FS role copies (never the build folder)
+            "ffinfra_threefs_binaries_dir": "{{ (ffinfra_state_dir | default(ffinfra_artifacts_dir ~ '/..'))"
+            " | ansible.builtin.realpath }}/threefs-bin/{{ ffinfra_threefs.build.commit }}",
+        }
+        if topo.threefs
+        else {}
+    )
 
 
 def threefs_vars(topo: Topology) -> dict[str, Any]:

@@ -43,13 +43,15 @@ CHAINS_DIR = f"{ETC_DIR}/chains"
 UNIT_DIR = "/etc/systemd/system"
 CLICKHOUSE_HOST = "127.0.0.1"  # ClickHouse runs beside monitor_collector (storage.threefs.monitor.host)
 
-# service → (binary, role, template stem, per-node app file, RDMA)
-SERVICES: dict[str, tuple[str, str, str, bool]] = {
-    "mgmtd": ("mgmtd_main", "threefs_mgmtd", "mgmtd_main", True),
-    "meta": ("meta_main", "threefs_meta", "meta_main", True),
-    "storage": ("storage_main", "threefs_storage", "storage_main", True),
-    "fuse": ("hf3fs_fuse_main", "threefs_fuse", "hf3fs_fuse_main", False),
+# service → (its binary, which is also the stem of its config files <binary>.toml, _launcher.toml, _app.toml;
+# the role that installs it). mgmtd, meta and storage have node ids (a per-node app file); the FUSE client has not.
+SERVICES: dict[str, tuple[str, str]] = {
+    "mgmtd": ("mgmtd_main", "threefs_mgmtd"),
+    "meta": ("meta_main", "threefs_meta"),
+    "storage": ("storage_main", "threefs_storage"),
+    "fuse": ("hf3fs_fuse_main", "threefs_fuse"),
 }
+MONITOR = "monitor_collector_main"
 COMMON_ROLE = ("threefs_common",)
 
 
@@ -59,8 +61,8 @@ def _template_text(name: str) -> str:
 
 
 def template(name: str) -> dict[str, Any]:
-    """A fresh parsed copy of upstream's template `name` (e.g. storage_main.toml)."""
-    return copy.deepcopy(tomllib.loads(_template_text(name)))
+    """A fresh parse of upstream's template `name` (e.g. storage_main.toml): the caller may change it."""
+    return tomllib.loads(_template_text(name))
 
 
 def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -120,7 +122,7 @@ def _nics(topo: Topology, hosts: list[str]) -> list[str]:
 
 def service_main(topo: Topology, layout: ThreeFsLayout, service: str) -> dict[str, str]:
     """service → {file name: content} for its cluster-wide files (*_main.toml, *_main_launcher.toml)."""
-    _, _, stem, _ = SERVICES[service]
+    stem = SERVICES[service][0]
     hosts = _service_hosts(layout, service)
     nics = _nics(topo, hosts)
     main = template(f"{stem}.toml")
@@ -148,7 +150,7 @@ def _service_hosts(layout: ThreeFsLayout, service: str) -> list[str]:
 
 
 def app_file(service: str, node_id: int) -> str:
-    doc = template(f"{SERVICES[service][2]}_app.toml")
+    doc = template(f"{SERVICES[service][0]}_app.toml")
     set_path(doc, "node_id", node_id)
     set_path(doc, "allow_empty_node_id", False)  # a node without its id must not start
     return dumps(doc)
@@ -162,7 +164,7 @@ def admin_cli(topo: Topology, layout: ThreeFsLayout) -> str:
 
 def monitor_collector(topo: Topology, layout: ThreeFsLayout) -> str:
     m = topo.spec.storage.threefs.monitor
-    doc = template("monitor_collector_main.toml")
+    doc = template(f"{MONITOR}.toml")
     _common(doc, topo, layout, _nics(topo, [layout.monitor]))
     set_everywhere(doc, _key("listen_port", "listener"), m.port)
     ch = "server.monitor_collector.reporter.clickhouse"
@@ -175,15 +177,14 @@ def monitor_collector(topo: Topology, layout: ThreeFsLayout) -> str:
 
 
 def _unit(topo: Topology, layout: ThreeFsLayout, service: str) -> str:
-    binary, _, stem, rdma = SERVICES.get(service, ("monitor_collector_main", "", "monitor_collector_main", False))
+    binary = MONITOR if service == "monitor" else SERVICES[service][0]
+    # upstream's units: the collector takes one config; the servers a launcher and an app file; FUSE a launcher
     if service == "monitor":
-        exec_start = f"{BIN_DIR}/{binary} --cfg {ETC_DIR}/{stem}.toml"
-    elif service == "fuse":
-        exec_start = f"{BIN_DIR}/{binary} --launcher_cfg {ETC_DIR}/{stem}_launcher.toml"
+        args = f"--cfg {ETC_DIR}/{binary}.toml"
     else:
-        exec_start = (
-            f"{BIN_DIR}/{binary} --launcher_cfg {ETC_DIR}/{stem}_launcher.toml --app-cfg {ETC_DIR}/{stem}_app.toml"
-        )
+        args = f"--launcher_cfg {ETC_DIR}/{binary}_launcher.toml"
+        if service != "fuse":
+            args += f" --app-cfg {ETC_DIR}/{binary}_app.toml"
     return render(
         "threefs/service.j2",
         header=header("#", topo.name),
@@ -192,9 +193,9 @@ def _unit(topo: Topology, layout: ThreeFsLayout, service: str) -> str:
         cluster_id=layout.cluster_id,
         after=["foundationdb.service"] if service in ("mgmtd", "meta") else [],
         mounts=[d.mount for d in layout.disks] if service == "storage" else [],
-        exec_start=exec_start,
+        exec_start=f"{BIN_DIR}/{binary} {args}",
         nofile=1_000_000 if service != "monitor" else 0,
-        rdma=rdma or service == "fuse",
+        rdma=service != "monitor",  # the collector speaks TCP only
         stop_timeout="5m" if service == "storage" else "",
     )
 
@@ -213,7 +214,7 @@ def render_threefs(topo: Topology) -> list[Artifact]:
     add("fdb.cluster", fdb, FDB_CLUSTER, COMMON_ROLE)
     add("fdb/fdb.cluster", fdb, "/etc/foundationdb/fdb.cluster", ("fdb",))
     add("admin_cli.toml", admin_cli(topo, layout), f"{ETC_DIR}/admin_cli.toml", COMMON_ROLE)
-    for service, (_, role, stem, _) in SERVICES.items():
+    for service, (stem, role) in SERVICES.items():
         for name, text in service_main(topo, layout, service).items():
             add(f"{service}/{name}", text, f"{ETC_DIR}/{name}", (role,))
         if service == "fuse":
@@ -230,12 +231,10 @@ def render_threefs(topo: Topology) -> list[Artifact]:
                     (role,),
                     host_group(n.host),
                 )
-        add(f"systemd/{SERVICES[service][0]}.service", _unit(topo, layout, service),
-            f"{UNIT_DIR}/{SERVICES[service][0]}.service", (role,))  # fmt: skip
-    add("monitor/monitor_collector_main.toml", monitor_collector(topo, layout),
-        f"{ETC_DIR}/monitor_collector_main.toml", ("threefs_monitor",))  # fmt: skip
-    add("systemd/monitor_collector_main.service", _unit(topo, layout, "monitor"),
-        f"{UNIT_DIR}/monitor_collector_main.service", ("threefs_monitor",))  # fmt: skip
+        add(f"systemd/{stem}.service", _unit(topo, layout, service), f"{UNIT_DIR}/{stem}.service", (role,))
+    add(f"monitor/{MONITOR}.toml", monitor_collector(topo, layout), f"{ETC_DIR}/{MONITOR}.toml", ("threefs_monitor",))
+    add(f"systemd/{MONITOR}.service", _unit(topo, layout, "monitor"), f"{UNIT_DIR}/{MONITOR}.service",
+        ("threefs_monitor",))  # fmt: skip
     m = topo.spec.storage.threefs.monitor
     add("monitor/3fs-monitor.sql", monitor_schema(topo.name, m.db, m.retention_months), f"{ETC_DIR}/3fs-monitor.sql",
         ("threefs_monitor",))  # fmt: skip

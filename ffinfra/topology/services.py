@@ -1,6 +1,6 @@
 """Who runs what, decided once: each host's Ansible roles, the daemons they start, the packages each role needs, and
-the cluster-wide facts every consumer needs (the Slurm controller, the cluster name, the Slurm nodes, the 3FS
-cluster id).
+the cluster-wide facts every consumer needs (the Slurm controller, the cluster name, the Slurm nodes; 3FS's are
+in topology/threefs.py).
 
 Everything downstream reads this and nothing re-derives it: the renderers (slurm.conf declares `slurm_nodes`),
 the inventory (one group per role, `svc_<role>`, that the plays of playbooks/site.yml target), which files go
@@ -178,7 +178,6 @@ class Services:
     slurm_cluster_name: str
     slurm_nodes: tuple[str, ...]  # the hosts slurm.conf declares and slurmd runs on (compute role)
     login_hosts: tuple[str, ...]
-    threefs_cluster_id: str
     sm_hosts: dict[str, str]  # subnet → the host that runs its OpenSM
     hosts: dict[str, HostServices] = field(repr=False)
     # The inventory groups that place roles and files: svc_<role>, sm_<subnet>, profile_<profile> → hosts.
@@ -295,7 +294,6 @@ def decide_services(
         slurm_cluster_name=spec.scheduler.slurm.cluster_name or spec.name,
         slurm_nodes=slurm_nodes,
         login_hosts=login,
-        threefs_cluster_id=spec.storage.threefs.cluster_id or spec.name,
         sm_hosts=sm_of,
         hosts=per_host,
         groups=groups,

@@ -98,10 +98,6 @@ class ThreeFsLayout:
     tuning: Tuning
     storage_ids_by_position: bool  # True: the names end in no distinct numbers (FF-STO-010)
 
-    def node_id(self, host: str) -> dict[str, int]:
-        """service → node id of that service on the host."""
-        return {svc: n.node_id for svc in ("mgmtd", "meta", "storage") for n in getattr(self, svc) if n.host == host}
-
     @property
     def hosts(self) -> tuple[str, ...]:
         """Every host that runs any 3FS service or client, in no particular meaning of order (sorted)."""

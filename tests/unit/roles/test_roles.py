@@ -92,6 +92,9 @@ def test_site_yml_has_one_play_per_role_on_its_service_group() -> None:
 # Ansible itself evaluates each role's file selection (its defaults/main.yml) over the generated inventory, on one
 # host of every kind: the hosts each play runs on and the files each role installs there must be exactly the
 # compiler's decision (topology/services.py, render/placement.py), which state.json and the node suite read.
+FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client", *THREEFS_ROLES)
+# Each role's own selection of its files (the <role>_files variable of its defaults), as Ansible evaluates it.
+_FILES = ", ".join(f"'{r}': {r}_files | map(attribute='value.dest') | list" for r in FILE_ROLES)
 PROBE = """
 - name: Evaluate the roles' file selection
   hosts: all
@@ -104,25 +107,11 @@ PROBE = """
       ansible.builtin.debug:
         msg: >-
           {{ {'roles': group_names | select('match', '^svc_') | map('regex_replace', '^svc_', '') | list,
-              'files': {'common': common_files | map(attribute='value.dest') | list,
-                        'opensm': opensm_files | map(attribute='value.dest') | list,
-                        'slurm_controller': slurm_controller_files | map(attribute='value.dest') | list,
-                        'slurm_node': slurm_node_files | map(attribute='value.dest') | list,
-                        'slurm_client': slurm_client_files | map(attribute='value.dest') | list,
-                        'fdb': fdb_files | map(attribute='value.dest') | list,
-                        'threefs_common': threefs_common_files | map(attribute='value.dest') | list,
-                        'threefs_build': threefs_build_files | map(attribute='value.dest') | list,
-                        'threefs_monitor': threefs_monitor_files | map(attribute='value.dest') | list,
-                        'threefs_mgmtd': threefs_mgmtd_files | map(attribute='value.dest') | list,
-                        'threefs_meta': threefs_meta_files | map(attribute='value.dest') | list,
-                        'threefs_storage': threefs_storage_files | map(attribute='value.dest') | list,
-                        'threefs_bootstrap': threefs_bootstrap_files | map(attribute='value.dest') | list,
-                        'threefs_fuse': threefs_fuse_files | map(attribute='value.dest') | list},
+              'files': {@FILES@},
               'subnets': opensm_subnets, 'logs': opensm_log_files, 'engines': opensm_engines,
               'spool': slurm_node_spool_dir, 'state': slurm_controller_state_dir,
               'packages': common_host_packages} | to_json }}
-"""
-FILE_ROLES = ("common", "opensm", "slurm_controller", "slurm_node", "slurm_client", *THREEFS_ROLES)
+""".replace("@FILES@", _FILES)
 
 
 def _one_host_of_each_kind(topo) -> list[str]:
