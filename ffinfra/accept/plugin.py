@@ -1,8 +1,8 @@
 """The pytest plugin of the acceptance suites (loaded with `-p ffinfra.accept.plugin`).
 
 It opens the cluster once per session, parametrises tests by what they are about (`node`, `subnet`,
-`storage_node`, `bw_round`), hands every test an `evidence` fixture for its measurements and culprits, and writes
-results.json plus a live events.jsonl that the runner turns into progress lines.
+`storage_node`, `fuse_host`, `bw_round`), hands every test an `evidence` fixture for its measurements and
+culprits, and writes results.json plus a live events.jsonl that the runner turns into progress lines.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     by_fixture = {
         "node": [h.name for h in topo.hosts],
         "subnet": [sn.name for sn in topo.subnets],
+        "fuse_host": list(topo.threefs.fuse) if topo.threefs else [],
     }
     if "storage_node" in metafunc.fixturenames:  # 3FS clients when it is mounted, else the storage nodes
         hosts = list(c.storage.hosts)

@@ -1,6 +1,6 @@
 """Where and how the storage suite runs fio.
 
-With 3FS mounted on the compute nodes (at THREEFS_MOUNT, the deploy guide's mountpoint), fio runs on each
+With 3FS mounted on the compute nodes (at the stack's mountpoint, topology/threefs.py), fio runs on each
 client against the mount and is judged on the 3FS per-client pass mark. Until 3FS is deployed (and in the lab),
 fio runs on each storage node in `acceptance.fio_directory`, judged on `fio_read_gbyte` / `fio_write_gbyte`.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-
-THREEFS_MOUNT = "/3fs/stage"
 
 
 @dataclass(frozen=True)
@@ -25,10 +23,10 @@ class StoragePlan:
 def storage_plan(cluster) -> StoragePlan:
     topo = cluster.topo
     compute = [h.name for h in topo.hosts_with_role("compute")]
-    if topo.spec.storage.threefs.enabled and compute:
-        r = cluster.sh(compute[0], f"mountpoint -q {THREEFS_MOUNT}")
-        if r.ok:
-            return StoragePlan("3fs", tuple(compute), THREEFS_MOUNT, "storage_read_per_client", "fio_write")
+    if topo.threefs is not None and compute:
+        mount = topo.threefs.mountpoint
+        if cluster.sh(compute[0], f"mountpoint -q {shlex.quote(mount)}").ok:
+            return StoragePlan("3fs", tuple(compute), mount, "storage_read_per_client", "fio_write")
     storage = tuple(h.name for h in topo.hosts_with_role("storage"))
     return StoragePlan("local", storage, topo.spec.acceptance.fio_directory, "fio_read", "fio_write")
 

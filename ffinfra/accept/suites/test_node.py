@@ -7,7 +7,9 @@ import shlex
 import pytest
 
 from ffinfra.accept import expect
+from ffinfra.accept.threefs import NOT_ON_A_SIMULATED_FABRIC
 from ffinfra.apply.probe import file_drift, sha256_command
+from ffinfra.topology.threefs import BIN_DIR, LOG_DIR
 
 
 def test_daemons_running(cluster, evidence, node):
@@ -25,6 +27,29 @@ def test_daemons_running(cluster, evidence, node):
         if not svc.is_enabled:
             problems.append(f"{unit} is not enabled (it would not start at boot)")
     evidence.note(f"roles: {', '.join(services.roles)}; units: {', '.join(units)}")
+    if problems:
+        evidence.blame(node)
+        pytest.fail(f"{node}: " + "; ".join(problems))
+
+
+def test_threefs_services(cluster, evidence, node):
+    """The node's 3FS services run the installed binary (/opt/3fs/bin) and have logged nothing fatal. On a simulated
+    fabric they are not started, and this says so, naming them."""
+    daemons = [d for d in cluster.topo.services.of(node).daemons if d.real_only]
+    if not daemons:
+        pytest.skip(f"{node} runs no 3FS service")
+    if cluster.sim:
+        pytest.skip(f"{', '.join(d.process for d in daemons)}: {NOT_ON_A_SIMULATED_FABRIC}")
+    problems = []
+    for d in daemons:
+        if d.process.endswith("_main"):
+            exe = cluster.sh(node, f"readlink /proc/$(pgrep -o -x {shlex.quote(d.process)})/exe").stdout.strip()
+            if exe != f"{BIN_DIR}/{d.process}":
+                problems.append(f"{d.process} runs {exe or 'nowhere'}, not {BIN_DIR}/{d.process}")
+            fatal = cluster.sh(node, f"cat {LOG_DIR}/{d.process}-fatal.log 2>/dev/null | tail -n 3").stdout.strip()
+            if fatal:
+                problems.append(f"{d.process} logged fatal errors: {fatal[:300]}")
+    evidence.note(f"3FS services: {', '.join(d.process for d in daemons)}")
     if problems:
         evidence.blame(node)
         pytest.fail(f"{node}: " + "; ".join(problems))

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from admin_tables import printed
 
 from ffinfra.analysis.parsers import ParseError
 from ffinfra.analysis.parsers.threefs_admin import (
@@ -30,15 +31,6 @@ HOSTS = {"iZwz9e4meqsilq7pd7gs5iZ": ("MGMTD", "META", "STORAGE"), "iZwz9e4meqsil
 
 def read(name: str) -> str:
     return (DATA / "3fs-admin" / name).read_text()
-
-
-def printed(table: list[list[str]]) -> str:
-    """What upstream's Printer::print (src/client/cli/common/Printer.cc) writes for a table of cells."""
-    widths = [max(len(r[c].encode()) + 2 for r in table if c < len(r)) for c in range(max(map(len, table)))]
-    return "".join(
-        "".join(cell + " " * (widths[c] - len(cell.encode())) * (c + 1 < len(r)) for c, cell in enumerate(r)) + "\n"
-        for r in table
-    )
 
 
 @pytest.mark.parametrize(
