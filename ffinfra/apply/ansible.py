@@ -167,6 +167,17 @@ def installed_artifacts(events: Iterable[dict[str, Any]]) -> dict[str, dict[str,
     return out
 
 
+def would_change(events: Iterable[dict[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """host → role → artifact keys whose install items a (check-mode) run reports changed: would install or
+    replace."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for ev in events:
+        if ev.get("event") == "result" and ev.get("changed_artifacts") and ev.get("status") == "changed":
+            role = str(ev.get("role") or "")
+            out.setdefault(str(ev["host"]), {}).setdefault(role, set()).update(ev["changed_artifacts"])
+    return out
+
+
 def default_forks(cpus: int | None = None, mem_available_mb: int | None = None) -> int:
     """Forks for this controller: 10 per CPU, no more than free memory allows, between 5 and 256."""
     cpus = cpus or os.cpu_count() or 1

@@ -113,6 +113,27 @@ def test_a_rerun_skips_ansible_and_force_changes_nothing(lab_stack) -> None:
     assert summary["changed"] == 0 and "0 changed" in out, summary
 
 
+def test_check_mode_lists_exactly_the_files_each_role_would_install_and_changes_nothing(lab_stack) -> None:
+    """`up --check` on running nodes: every role in Ansible's check mode. With a storage node's 3FS files gone, it
+    names exactly those, per role, as the compiler placed them; they are still gone after; `up` puts them back."""
+    work, stack_dir, env = lab_stack
+    _exec(work, env, "st01", "rm -f /opt/3fs/etc/*.toml /etc/systemd/system/storage-data1.mount")
+    out = _ok(run_ffinfra(["up", "lab", "--check"], env, work))
+    assert "nothing was changed" in out
+    topo = compile_stack(find_stack(str(stack_dir))).topology
+    placed = place(topo, render_all(topo))["st01"]
+    want = {
+        role: {d for d in files if d.endswith(".toml") or d.endswith(".mount")}
+        for role, files in placed.items()
+        if role.startswith("threefs_")
+    }
+    summary = json.loads((_last_run(stack_dir) / "summary.json").read_text())
+    assert summary["would_change"] == {"st01": {r: sorted(d) for r, d in want.items()}}, summary["would_change"]
+    assert _exec(work, env, "st01", "ls /opt/3fs/etc") == "fdb.cluster"  # check mode wrote nothing
+    _ok(run_ffinfra(["up", "lab"], env, work))
+    assert "storage_main_app.toml" in _exec(work, env, "st01", "ls /opt/3fs/etc")
+
+
 def test_a_stopped_daemon_and_a_hand_edit_are_repaired_by_their_roles_only(lab_stack) -> None:
     work, _, env = lab_stack
     _exec(work, env, "ctl01", "systemctl stop slurmctld")  # a clean stop: Restart= leaves it down, up must not

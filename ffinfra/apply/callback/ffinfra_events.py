@@ -77,13 +77,15 @@ def _message(res: dict[str, Any]) -> str:
 _INSTALL_ACTIONS = ("ansible.builtin.copy", "copy")
 
 
-def _installed_artifacts(results: list[Any]) -> list[str]:
+def _installed_artifacts(results: list[Any], changed_only: bool = False) -> list[str]:
     """The manifest artifacts a role's install loop put in place: items of the form {key, value: {dest}} (the
     roles loop over manifest entries), skipping skipped and failed items. `up` checks them against the compiler's
-    placement."""
+    placement. changed_only: those the task wrote or, in check mode, would write."""
     out = []
     for sub in results:
         if not isinstance(sub, dict) or sub.get("skipped") or sub.get("failed"):
+            continue
+        if changed_only and not sub.get("changed"):
             continue
         item = sub.get("item")
         if isinstance(item, dict) and isinstance(item.get("value"), dict) and "dest" in item["value"]:
@@ -169,6 +171,7 @@ class CallbackModule(CallbackBase):
                 installed = _installed_artifacts(res["results"])
                 if installed:
                     rec["artifacts"] = installed
+                    rec["changed_artifacts"] = _installed_artifacts(res["results"], changed_only=True)
         rec.update(extra)
         rec["result"] = {"censored": "the output was hidden (no_log)"} if no_log else _detail(res)
         self._emit("result", **rec)

@@ -61,6 +61,14 @@ def exec_cmd(
 def up(
     stack: StackArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would be done; change nothing")] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="run the roles in Ansible's check mode on the running nodes: list the files each role would "
+            "install or replace there; change nothing, record nothing",
+        ),
+    ] = False,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="skip the closing checks (Slurm, OpenSM)")] = False,
     tags: Annotated[
         list[str] | None, typer.Option("--tags", "-t", help="apply only these Ansible roles (repeat)")
@@ -91,6 +99,9 @@ def up(
     verify     every daemon running (a missing one is named at once), Slurm answering, every Slurm node idle,
                srun on all of them, sinfo from login nodes, OpenSM SUBNET UP with its configured routing
 
+    --check renders, then runs every role (or --tags) in Ansible's check mode against the running nodes and lists,
+    per host and role, the files that would be installed or replaced. It creates no node and records nothing.
+
     Logs go to stacks/<name>/runs/<UTC time>/, what was applied to stacks/<name>/state.json. Exit 0 green, 1 bad
     input or a refused plan, 3 when a phase failed (the report names host, task, error and log)."""
     from ffinfra.apply.up import UpOptions
@@ -109,10 +120,15 @@ def up(
         force=force,
         allow_destructive=allow_destructive,
         timeout_s=timeout,
+        check=check,
     )
     with UpDisplay(console.out, [(h.name, h.role) for h in c.topology.hosts]) as ui:
         result = run_up(c, opts, ui)
     console.out.print(summary_table(list(ui.rows.values()), result.per_host))
+    if check:
+        _print_would_change(c, result)
+        if result.ok:
+            return
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in result.phase_seconds.items())
     if result.ok:
         changed = "apply skipped: nothing to change" if result.apply_skipped else f"{result.changed} changed"
@@ -128,6 +144,19 @@ def up(
         console.err.print(f"  error: {f.error}", markup=False)
         console.err.print(f"  log:   {f.log}", markup=False)
     raise typer.Exit(3)
+
+
+def _print_would_change(c, result) -> None:
+    """--check: per host and role, the files Ansible's check mode says would be installed or replaced."""
+    if not result.would_change:
+        console.out.print("check: every file is in place; nothing would change")
+    for host in (h.name for h in c.topology.hosts):
+        for role, paths in sorted(result.would_change.get(host, {}).items()):
+            console.out.print(f"  {host:10} {role:18} would install {len(paths)} file(s):", markup=False)
+            for path in sorted(paths):
+                console.out.print(f"      {path}", markup=False)
+    if result.ok:
+        console.out.print(f"[green]✓[/] check of {c.topology.name}: nothing was changed; logs in {result.run_dir}")
 
 
 def _print_dry_run(c, provider: str, allow_destructive: bool) -> None:

@@ -326,3 +326,29 @@ def test_installed_artifacts_come_from_the_roles_install_results() -> None:
         {"event": "result", "host": "cn02", "role": "common", "status": "ok"},
     ]
     assert runner.installed_artifacts(events) == {"cn01": {"common": {"hosts/hosts", "os/sysctl.conf"}}}
+
+
+def test_check_mode_reports_only_the_files_an_install_loop_would_write(tmp_path: Path) -> None:
+    """`up --check`: a real check-mode run of a role-style install loop names the file that is missing, not the
+    one already in place, and writes neither."""
+    src = tmp_path / "build"
+    src.mkdir()
+    (src / "a.conf").write_text("a\n")
+    (src / "b.conf").write_text("b\n")
+    dest = tmp_path / "node"
+    dest.mkdir()
+    (dest / "a.conf").write_text("a\n")  # already installed
+    items = [{"key": k, "value": {"dest": str(dest / k)}} for k in ("a.conf", "b.conf")]
+    (tmp_path / "play.yml").write_text(
+        "- name: P\n  hosts: h1\n  gather_facts: false\n  tasks:\n"
+        "    - name: Install files\n      ansible.builtin.copy:\n"
+        f"        src: '{src}/{{{{ item.key }}}}'\n        dest: '{{{{ item.value.dest }}}}'\n        mode: '0644'\n"
+        f"      loop: {json.dumps(items)}\n"
+    )
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "hosts.yml").write_text(INVENTORY)
+    r = runner.run_playbook(tmp_path / "play.yml", [inv], {}, tmp_path / "run", check=True)
+    assert r.ok
+    assert runner.would_change(r.events) == {"h1": {"": {"b.conf"}}}
+    assert not (dest / "b.conf").exists()
