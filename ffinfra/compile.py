@@ -20,6 +20,7 @@ from ffinfra.spec.load import LineMap, load_yaml
 from ffinfra.spec.models import ClusterSpec
 from ffinfra.spec.schema_errors import findings_from_validation_error
 from ffinfra.stack import StackRef
+from ffinfra.topology.chains import APPLIED_CHAINS, ChainPlacementError, table_from_chains_csv
 from ffinfra.topology.dims import zone_dims
 from ffinfra.topology.facts import NodeFacts, load_facts
 from ffinfra.topology.fattree import build_switches, place_and_wire
@@ -94,6 +95,15 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
     switches = build_switches(spec, dims)
     placed, links, held = place_and_wire(spec, dims, hosts, switches, reserved)
     threefs = decide_threefs(spec, placed)
+    base_chains = None
+    applied = stack.spec_path.parent / APPLIED_CHAINS
+    if threefs is not None and applied.is_file():
+        try:
+            base_chains = table_from_chains_csv(applied.read_text())
+        except ChainPlacementError as exc:
+            raise FfinfraError(
+                f"{applied}: {exc} (the chain table `up` recorded; restore it from version control)"
+            ) from None
     topo = Topology(
         spec=spec,
         zones=tuple(dims),
@@ -105,6 +115,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         spec_sha256=hashlib.sha256(raw).hexdigest(),
         reserved=tuple(held),
         threefs=threefs,
+        base_chains=base_chains,
     )
     broken = check_invariants(topo)
     if broken:

@@ -32,12 +32,14 @@ from ffinfra.apply.probe import HostProbe, probe_hosts
 from ffinfra.apply.provider import Provider, nodes_from_topology
 from ffinfra.apply.providers import fabric_is_simulated, get_provider
 from ffinfra.apply.record import placement_mismatch, record_hosts
+from ffinfra.atomic import write_if_changed
 from ffinfra.compile import Compiled
 from ffinfra.errors import OperationalError
 from ffinfra.plan.plan import Plan
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.placement import Placement, installed_files, place
 from ffinfra.render.targets import render_all
+from ffinfra.render.threefs_chains import chains_csv
 from ffinfra.runtime.lock import stack_lock
 from ffinfra.runtime.paths import StackPaths
 from ffinfra.runtime.runs import RunDir, utc_now
@@ -431,7 +433,12 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, s
 
 
 def _remember(r: _Run, parts: dict[str, str]) -> None:
-    """Every host runs what this spec asks: the next plan starts from it, the next run may take the fast path."""
+    """Every host runs what this spec asks: the next plan starts from it, the next run may take the fast path.
+    On a real fabric that includes 3FS's chain table, which the bootstrap uploaded (a simulated fabric starts no
+    3FS, so it has none to record): the compiler resizes from it from now on."""
+    table = r.c.topology.chain_table
+    if table is not None and not fabric_is_simulated(r.opts.provider):
+        write_if_changed(r.paths.applied_chains, chains_csv(table))
     r.state.applied_inputs = parts
     r.state.applied = applied_record(r.c, r.run.path.name)
     r.state.last_run = r.run.path.name

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ffinfra.topology.chains import APPLIED_CHAINS
+
 
 @dataclass(frozen=True)
 class StackPaths:
@@ -20,6 +22,11 @@ class StackPaths:
     @property
     def state_json(self) -> Path:
         return self.root / "state.json"
+
+    @property
+    def applied_chains(self) -> Path:
+        """3FS's chain table as uploaded (topology/chains.py APPLIED_CHAINS): the compiler resizes from it."""
+        return self.root / APPLIED_CHAINS
 
     @property
     def state_dir(self) -> Path:

@@ -55,6 +55,12 @@ MAX_TARGETS_PER_DISK = 99  # target_index + 1 is the last 2 digits of the target
 MAX_NODE_ID = 999_999  # the node id is 6 digits of the target id
 
 
+# The chain table a cluster serves, kept in its stack folder once `up` uploaded it (upstream's generated_chains.csv
+# format). The compiler reads it back: the chains then change only by `resize` from it. Commit it with the spec, so
+# that `ffinfra plan --base REF` of a pull request resizes from the same table.
+APPLIED_CHAINS = "threefs/chains.csv"
+
+
 class ChainPlacementError(FfinfraError):
     """Chains cannot be placed as asked (the message says which limit and which value)."""
 
@@ -623,3 +629,43 @@ def resize(base: ChainTable, node_ids: Sequence[int]) -> Resize:
 def same_shape(table: ChainTable, replication: int, disks: int, targets_per_disk: int) -> bool:
     """Whether `table` can be resized into the spec's chains (else the chains are placed anew: a data migration)."""
     return (table.replication, table.disks, table.targets_per_disk) == (replication, disks, targets_per_disk)
+
+
+def table_from_chains_csv(text: str) -> ChainTable:
+    """A chain table back from upstream's generated_chains.csv (what ffinfra records once it was uploaded): node,
+    disk and target index come out of each target id, the prefixes out of the ids themselves."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("ChainId,"):
+        raise ChainPlacementError("not a generated_chains.csv: the first line must be the ChainId,TargetId,... header")
+    k = len(lines[0].split(",")) - 1
+    chains: list[Chain] = []
+    prefixes: set[tuple[int, int]] = set()
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            ids = [int(x) for x in line.split(",")]
+        except ValueError:
+            raise ChainPlacementError(f"line {n}: not a row of integer ids: {line!r}") from None
+        if len(ids) != k + 1:
+            raise ChainPlacementError(f"line {n}: {len(ids) - 1} targets, the header has {k}")
+        cid, tids = ids[0], ids[1:]
+        targets = []
+        for tid in tids:
+            index, disk = tid % 100 - 1, (tid // 100) % 1_000 - 1
+            node, tp = (tid // 100_000) % 1_000_000, tid // 100_000 // 1_000_000
+            targets.append(Target(node, disk, index, tid))
+            prefixes.add((tp, cid // 100_000 // 1_000))
+        if len({t.disk for t in targets}) != 1 or (cid // 100_000) % 1_000 - 1 != targets[0].disk:
+            raise ChainPlacementError(f"line {n}: chain {cid} and its targets name different disks")
+        chains.append(Chain(cid, targets[0].disk, tuple(targets)))
+    if len(prefixes) != 1:
+        raise ChainPlacementError("the chains use more than one target or chain id prefix")
+    ((tp, cp),) = prefixes
+    return ChainTable(
+        replication=k,
+        disks=max(c.disk for c in chains) + 1,
+        targets_per_disk=max(t.index for c in chains for t in c.targets) + 1,
+        node_ids=tuple(sorted({t.node_id for c in chains for t in c.targets})),
+        chains=tuple(chains),
+        target_prefix=tp,
+        chain_prefix=cp,
+    )

@@ -183,6 +183,9 @@ def test_a_first_up_runs_every_role_and_records_what_each_installed(lab):
     # no Slurm file on a storage node; its 3FS files (node id 10001 in storage_main_app.toml) are there
     assert set(state.hosts["st01"].roles) == {"common", "threefs_common", "threefs_storage"}
     assert "/opt/3fs/etc/storage_main_app.toml" in state.hosts["st01"].roles["threefs_storage"].files
+    # a real fabric (this fake provider's): the chain table the bootstrap uploaded is recorded for the compiler
+    chains = (stack_dir / "threefs" / "chains.csv").read_text()
+    assert chains.startswith("ChainId,TargetId,TargetId\n") and len(chains.splitlines()) == 3
     assert "/etc/slurm/slurm.conf" in state.hosts["login01"].roles["slurm_client"].files
     assert state.applied is not None and state.applied.spec["name"] == "lab" and state.applied_digest
     assert state.verified_at and [c.name for c in result.checks][:2] == ["daemons", "slurmctld"]

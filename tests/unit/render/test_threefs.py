@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ffinfra.analysis.toml_keys import check_against, flatten, missing_keys
+from ffinfra.errors import FfinfraError
 from ffinfra.render.targets import render_all
 from ffinfra.render.threefs import render_threefs
 from ffinfra.render.toml import dumps
@@ -178,3 +179,25 @@ def _get(doc: dict[str, Any], dotted: str) -> Any:
             return None
         node = node[part]
     return node
+
+
+def test_the_recorded_chain_table_is_what_the_chains_grow_from(make_stack, stack_text) -> None:
+    """With the table `up` recorded (stacks/<name>/threefs/chains.csv), a spec with one more storage node keeps
+    every recorded chain id and renders the growth's own command files; without it, the chains are placed anew."""
+    from ffinfra.compile import compile_stack
+    from ffinfra.render.threefs_chains import chains_csv
+
+    lab = compile_stack(make_stack(stack_text("lab"))).topology
+    assert lab.chain_table is not None
+    grown_spec = stack_text("lab").replace("st[01-02]", "st[01-03]").replace("cn[01-04]", "cn[01-03]")
+    stack = make_stack(grown_spec)
+    (stack.spec_path.parent / "threefs").mkdir()
+    (stack.spec_path.parent / "threefs" / "chains.csv").write_text(chains_csv(lab.chain_table))
+    topo = compile_stack(stack).topology
+    assert topo.base_chains == lab.chain_table
+    assert {c.chain_id for c in lab.chain_table.chains} <= {c.chain_id for c in topo.chain_table.chains}
+    paths = {a.path for a in render_threefs(topo)}
+    assert "threefs/chains/resize_create_target_cmd.txt" in paths
+    (stack.spec_path.parent / "threefs" / "chains.csv").write_text("ChainId,TargetId\n1,x\n")
+    with pytest.raises(FfinfraError, match=r"chains.csv: line 2: not a row of integer ids"):
+        compile_stack(stack)

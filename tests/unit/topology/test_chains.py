@@ -249,3 +249,36 @@ def test_shrink_refuses_unknown_nodes_and_too_few_left() -> None:
         shrink(before, [20001])
     with pytest.raises(ChainPlacementError, match="3 replicas need 3 storage nodes; 2 would remain"):
         shrink(before, [10001, 10002])
+
+
+# -- the applied table, recorded and read back ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", ["cr-v5-k3-r6-d2", "cr-v8-k2-r7-d2"])
+def test_a_recorded_table_reads_back_to_the_same_chains(sample: str) -> None:
+    from ffinfra.render.threefs_chains import chains_csv
+    from ffinfra.topology.chains import table_from_chains_csv
+
+    text = (
+        Path(__file__).resolve().parents[2] / "data" / "3fs-placement" / sample / "generated_chains.csv"
+    ).read_text()
+    table = table_from_chains_csv(text)
+    assert chains_csv(table) == text
+    k, r = int(sample.split("-k")[1][0]), int(sample.split("-r")[1][0])
+    assert (table.replication, table.targets_per_disk, table.disks) == (k, r, 2)
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "not a generated_chains.csv"),
+        ("ChainId,TargetId\n1000100001,x\n", "line 2: not a row of integer ids"),
+        ("ChainId,TargetId,TargetId\n1000100001,1001000100101\n", "line 2: 1 targets, the header has 2"),
+        ("ChainId,TargetId\n1000100001,1001000100201\n", "chain 1000100001 and its targets name different disks"),
+    ],
+)
+def test_a_damaged_recorded_table_is_refused_with_its_line(text: str, error: str) -> None:
+    from ffinfra.topology.chains import table_from_chains_csv
+
+    with pytest.raises(ChainPlacementError, match=error):
+        table_from_chains_csv(text)
