@@ -240,12 +240,7 @@ def _check(r: _Run) -> bool:
         for h, roles in would_change(pr.events).items()
     }
     if not pr.ok:
-        host = pr.failed_hosts[0] if pr.failed_hosts else ""
-        hr = pr.per_host.get(host)
-        r.result.failure = Failure(
-            "apply", host, (hr.failed_task if hr else None) or "?",
-            r.run.redact((hr.message if hr else None) or f"the playbook failed (rc {pr.rc})"), pr.log_path,
-        )  # fmt: skip
+        r.result.failure = _playbook_failure(r, pr, pr.failed_hosts)
     return pr.ok
 
 
@@ -413,16 +408,7 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, s
                 r.run.log_path("apply"),
             )
         else:
-            host = bad[0] if bad else ""
-            hr = pr.per_host.get(host)
-            more = f" (and {len(bad) - 1} more host(s))" if len(bad) > 1 else ""
-            failure = Failure(
-                "apply",
-                host + more,
-                (hr.failed_task if hr else None) or "?",
-                r.run.redact((hr.message if hr else None) or f"the playbook failed (rc {pr.rc})"),
-                pr.log_path,
-            )
+            failure = _playbook_failure(r, pr, bad)
         r.result.failure = failure
         save_state(r.paths.state_json, r.state)
         return False
@@ -430,6 +416,20 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, s
         _remember(r, parts)
     save_state(r.paths.state_json, r.state)
     return True
+
+
+def _playbook_failure(r: _Run, pr: PlaybookResult, bad: list[str]) -> Failure:
+    """The first failed host, its task and its message (redacted), and how many more failed."""
+    host = bad[0] if bad else ""
+    hr = pr.per_host.get(host)
+    more = f" (and {len(bad) - 1} more host(s))" if len(bad) > 1 else ""
+    return Failure(
+        "apply",
+        host + more,
+        (hr.failed_task if hr else None) or "?",
+        r.run.redact((hr.message if hr else None) or f"the playbook failed (rc {pr.rc})"),
+        pr.log_path,
+    )
 
 
 def _remember(r: _Run, parts: dict[str, str]) -> None:
