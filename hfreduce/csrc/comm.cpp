@@ -1,0 +1,158 @@
+#include "comm.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <unistd.h>
+
+#include "error.hpp"
+#include "tcp_tree.hpp"
+
+namespace hfreduce {
+
+namespace {
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+Simd choose_simd(const std::string& wanted) {
+  const Simd best = simd_best();
+  if (wanted.empty()) return best;
+  const Simd w = simd_from_name(wanted);
+  // never above what this CPU runs: a profile's level is a ceiling, not a promise
+  return static_cast<int>(w) < static_cast<int>(best) ? w : best;
+}
+
+}  // namespace
+
+Communicator::Communicator(const Config& c) : cfg_(c) {
+  if (c.world < 1 || c.rank < 0 || c.rank >= c.world) fail("rank ", c.rank, " is not in a job of ", c.world, " ranks");
+  if (c.chunk_bytes < 4096) fail("chunk size ", c.chunk_bytes, " bytes is below the 4 KiB minimum");
+  if (c.buffer_bytes < c.chunk_bytes) fail("buffer size must be at least the chunk size");
+  simd_ = choose_simd(c.simd);
+  const Deadline deadline = Deadline::in(c.timeout_s);
+  const std::string node = c.node.empty() ? hostname() : c.node;
+  // The data socket listens before the bootstrap, so peers can connect as soon as they learn its address.
+  std::string bind_ip = !c.bind_ip.empty() ? c.bind_ip : !c.ifname.empty() ? interface_ipv4(c.ifname) : "0.0.0.0";
+  Endpoint listen_at;
+  Socket listen = listen_on(bind_ip, 0, &listen_at);
+  BootstrapArgs b;
+  b.rank = c.rank;
+  b.world = c.world;
+  b.root = {resolve_ipv4(c.root_host), c.root_port};
+  b.node = node;
+  b.my_listen = listen_at;
+  b.deadline = deadline;
+  std::string toward_root;
+  table_ = bootstrap(b, &toward_root);
+  node_ = table_.node_of(c.rank);
+  const NodeInfo& mine = table_.nodes[static_cast<std::size_t>(node_)];
+  local_size_ = static_cast<int>(mine.ranks.size());
+  local_rank_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), c.rank) - mine.ranks.begin());
+  int threads = c.threads;
+  if (threads <= 0) {
+    const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    threads = std::clamp(cpus / local_size_, 1, 8);
+  }
+  pool_ = std::make_unique<Pool>(threads);
+  if (local_size_ > 1) {
+    SegmentArgs s;
+    s.job_id = table_.job_id;
+    s.node_index = node_;
+    s.local_rank = local_rank_;
+    s.local_size = local_size_;
+    s.global_rank = c.rank;
+    s.capacity = c.buffer_bytes;
+    s.numa_node = c.numa_node;
+    s.deadline = deadline;
+    s.origin = describe();
+    seg_ = std::make_unique<Segment>(s, mine.ranks.data());
+  }
+  if (local_rank_ == 0 && table_.nodes.size() > 1)
+    inter_ = tcp_trees(table_, node_, listen, deadline, c.socket_buffer_bytes);
+}
+
+Communicator::~Communicator() = default;
+
+void Communicator::failed(const Error& e, bool attributed) {
+  const std::string msg = attributed ? std::string(e.what()) : cat(describe(), ": ", e.what());
+  if (broken_.empty()) broken_ = msg;
+  if (seg_) seg_->abort(msg);
+  if (inter_) inter_->abort(msg);
+  throw Error(msg);
+}
+
+void Communicator::allreduce(void* data, std::size_t count, DType dtype) {
+  if (!broken_.empty()) fail("this communicator failed earlier: ", broken_);
+  const std::size_t es = dtype_size(dtype);
+  const std::size_t per_piece = seg_ ? seg_->capacity() / es : count;
+  char* p = static_cast<char*>(data);
+  try {
+    std::size_t done = 0;
+    do {  // also for count == 0: every rank makes the same calls, so the sequence numbers stay in step
+      const std::size_t n = std::min(per_piece, count - done);
+      piece(p + done * es, n, dtype);
+      done += n;
+    } while (done < count);
+  } catch (const RemoteError& e) {
+    failed(e, true);
+  } catch (const Error& e) {
+    failed(e, false);
+  }
+}
+
+void Communicator::piece(char* data, std::size_t count, DType dtype) {
+  const std::uint64_t seq = ++seq_;
+  const std::size_t es = dtype_size(dtype);
+  const std::size_t bytes = count * es;
+  auto between_nodes = [&](char* buf) {
+    if (!inter_) return;
+    OpArgs op{buf, count, dtype, simd_, cfg_.chunk_bytes, seq, cfg_.timeout_s, nullptr};
+    op.tick = [this](bool moved) {
+      if (!seg_) return;
+      if (moved) seg_->beat();
+      seg_->throw_if_aborted();
+    };
+    inter_->allreduce(op);
+  };
+  if (!seg_) {  // one rank on this node: straight between nodes, in the caller's buffer
+    between_nodes(data);
+    return;
+  }
+  constexpr std::size_t kCopyAlign = 4096;
+  RankSlot& me = seg_->me();
+  me.call = {seq, count, static_cast<std::uint32_t>(dtype), 0};
+  pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
+    std::memcpy(seg_->slot(local_rank_) + b, data + b, e - b);
+  });
+  seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
+  const SegmentHeader& h = seg_->header();
+  for (int i = 0; i < local_size_; ++i) {
+    const CallInfo& other = h.ranks[i].call;
+    if (other.seq != seq || other.count != count || other.dtype != static_cast<std::uint32_t>(dtype))
+      fail("allreduce calls do not match on this node: rank ", cfg_.rank, " is in call #", seq, " with ", count, " ",
+           dtype_name(dtype), " elements, rank ", h.ranks[i].global_rank, " in call #", other.seq, " with ",
+           other.count, " ", dtype_name(static_cast<DType>(other.dtype)), " elements");
+  }
+  // each local rank sums its own slice of every rank's buffer
+  const std::size_t lo = count * static_cast<std::size_t>(local_rank_) / static_cast<std::size_t>(local_size_);
+  const std::size_t hi = count * static_cast<std::size_t>(local_rank_ + 1) / static_cast<std::size_t>(local_size_);
+  constexpr std::size_t kReduceAlign = 1024;  // elements: whole cache lines and vectors per thread
+  pool_->split(hi - lo, kReduceAlign, [&](std::size_t b, std::size_t e) {
+    const void* in[kMaxLocalRanks];
+    for (int i = 0; i < local_size_; ++i) in[i] = seg_->slot(i) + (lo + b) * es;
+    reduce(simd_, dtype, seg_->result() + (lo + b) * es, in, local_size_, e - b);
+  });
+  seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to finish their part of the reduce");
+  if (local_rank_ == 0) between_nodes(seg_->result());
+  seg_->barrier(cfg_.timeout_s, "waiting for this node's leader to finish between nodes");
+  pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
+    std::memcpy(data + b, seg_->result() + b, e - b);
+  });
+  seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy the result out");
+}
+
+}  // namespace hfreduce

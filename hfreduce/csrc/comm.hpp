@@ -1,0 +1,71 @@
+// A communicator: one per process of a job. allreduce() sums a buffer over every rank of the job, in place:
+// the node's ranks put their buffers in shared memory and each reduces a slice of them on the CPU; the node's
+// leader allreduces the node's sum with the other nodes' leaders; every rank copies the result back.
+// Any failure ends the call on every rank with the same message, naming where it happened, and leaves the
+// communicator broken: later calls fail at once with that message.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "bootstrap.hpp"
+#include "error.hpp"
+#include "internode.hpp"
+#include "kernels.hpp"
+#include "pool.hpp"
+#include "shm.hpp"
+
+namespace hfreduce {
+
+struct Config {
+  int rank = 0, world = 1;
+  std::string root_host = "127.0.0.1";  // where rank 0 listens for the others
+  int root_port = 29600;
+  std::string node;                     // node name; "" = the hostname
+  double timeout_s = 300;               // without progress for this long, a call fails
+  std::size_t chunk_bytes = 4u << 20;   // pipelining unit between nodes
+  int threads = 0;                      // reduce threads per rank; 0 = the node's CPUs shared among its ranks
+  int numa_node = -1;                   // bind the result buffer here, interleave the inputs; -1 = no binding
+  std::string simd;                     // "" = the best this CPU and build have
+  std::size_t buffer_bytes = 64u << 20; // per-rank shared memory; larger calls go in pieces of this size
+  std::string ifname;                   // bind the data socket to this interface's address
+  std::string bind_ip;                  // ... or to this address
+  int socket_buffer_bytes = 4 << 20;
+};
+
+class Communicator {
+ public:
+  explicit Communicator(const Config& c);
+  ~Communicator();
+
+  void allreduce(void* data, std::size_t count, DType dtype);
+
+  int rank() const { return cfg_.rank; }
+  int world() const { return cfg_.world; }
+  int node_index() const { return node_; }
+  int nodes() const { return static_cast<int>(table_.nodes.size()); }
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  int threads() const { return pool_->size(); }
+  Simd simd() const { return simd_; }
+  std::string transport() const { return inter_ ? inter_->name() : "none"; }
+  std::string describe() const { return table_.describe_node(node_); }
+  const Config& config() const { return cfg_; }
+
+ private:
+  void piece(char* data, std::size_t count, DType dtype);
+  [[noreturn]] void failed(const Error& e, bool attributed);
+
+  Config cfg_;
+  JobTable table_;
+  int node_ = 0, local_rank_ = 0, local_size_ = 1;
+  Simd simd_ = Simd::generic;
+  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<Segment> seg_;
+  std::unique_ptr<InterNode> inter_;
+  std::uint64_t seq_ = 0;
+  std::string broken_;
+};
+
+}  // namespace hfreduce

@@ -1,0 +1,38 @@
+// Between nodes: each node leader's part of an allreduce over the double binary tree. The buffer is split in two
+// halves, one per tree; each half moves in chunks, up the tree (children's chunks reduced into the node's own,
+// then sent to the parent) and back down (the root's result, passed on to the children), every chunk in flight
+// as soon as it is ready, so all levels of both trees work at once.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "bootstrap.hpp"
+#include "kernels.hpp"
+
+namespace hfreduce {
+
+struct OpArgs {
+  char* data;
+  std::size_t count;  // elements
+  DType dtype;
+  Simd simd;
+  std::size_t chunk_bytes;
+  std::uint64_t seq;
+  double timeout_s;                  // without any progress for this long, the call fails
+  std::function<void(bool)> tick;    // called each turn of the loop, true if data moved: keeps the node's other
+                                     // ranks waiting patiently, and throws if one of them failed meanwhile
+};
+
+class InterNode {  // a transport between node leaders
+ public:
+  virtual ~InterNode() = default;
+  virtual const char* name() const = 0;
+  virtual void allreduce(const OpArgs& op) = 0;
+  // After an error: tell every peer what went wrong, then close, so the whole job ends with the same message.
+  virtual void abort(const std::string& message) noexcept = 0;
+};
+
+}  // namespace hfreduce

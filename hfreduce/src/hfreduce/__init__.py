@@ -1,0 +1,125 @@
+"""HFReduce: Fire-Flyer-style allreduce for PCIe GPU nodes and CPU nodes.
+
+Every rank of a job makes a Communicator (collectively) and calls allreduce() on a contiguous float32, float16 or
+bfloat16 array or tensor, which is summed over all ranks in place. Within a node the ranks' buffers meet in shared
+memory and are summed on the CPU with SIMD; between nodes each node's leader allreduces over a double binary tree.
+
+Settings come from the arguments, else from the environment (``/etc/hfreduce/hfreduce.env``, which ffinfra
+renders per hardware profile; see ``settings_from_env``), else the library's defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from hfreduce import _core
+from hfreduce._core import HFReduceError
+
+__all__ = ["Communicator", "HFReduceError", "Settings", "build_info", "settings_from_env"]
+
+ENV_FILE = "/etc/hfreduce/hfreduce.env"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Tuning of one process; each field's variable is in ENV_VARS."""
+
+    timeout_s: float = 300.0
+    chunk_kib: int = 4096
+    buffer_mib: int = 64
+    threads: int = 0  # 0: the node's CPUs shared among its ranks
+    numa_node: int = -1  # -1: no binding
+    simd: str = ""  # a ceiling; "" = the best the CPU and build have
+    ifname: str = ""
+    node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
+
+
+ENV_VARS = {
+    "timeout_s": "HFREDUCE_TIMEOUT_S",
+    "chunk_kib": "HFREDUCE_CHUNK_SIZE_KIB",
+    "buffer_mib": "HFREDUCE_BUFFER_MIB",
+    "threads": "HFREDUCE_THREADS",
+    "numa_node": "HFREDUCE_NUMA_NODE",
+    "simd": "HFREDUCE_SIMD",
+    "ifname": "HFREDUCE_SOCKET_IFNAME",
+    "node": "HFREDUCE_NODE",
+}
+
+
+def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from HFREDUCE_* variables, then `overrides` (None values ignored). A bad value is an error."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(ENV_VARS[f.name])
+        if raw is None or raw == "":
+            continue
+        kind = type(f.default)
+        try:
+            values[f.name] = kind(raw)
+        except ValueError:
+            raise HFReduceError(f"{ENV_VARS[f.name]}={raw!r} is not a valid {kind.__name__}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def build_info() -> dict[str, Any]:
+    """What this build of HFReduce can do: SIMD levels compiled in and chosen, transports, CUDA."""
+    return {
+        "simd_compiled": list(_core.simd_compiled()),
+        "simd_best": _core.simd_best(),
+        "transports": list(_core.transports()),
+        "cuda": bool(_core.cuda()),
+    }
+
+
+class Communicator:
+    """One per process. Collective: every rank of the job constructs it, with the same `world_size` and `root`."""
+
+    def __init__(self, rank: int, world_size: int, root: str, settings: Settings | None = None) -> None:
+        s = settings or settings_from_env()
+        host, sep, port = root.rpartition(":")
+        if not sep or not port.isdigit():
+            raise HFReduceError(f"root {root!r} is not host:port")
+        c = _core.Config()
+        c.rank, c.world = rank, world_size
+        c.root_host, c.root_port = host, int(port)
+        c.node = s.node
+        c.timeout_s = s.timeout_s
+        c.chunk_bytes = s.chunk_kib * 1024
+        c.buffer_bytes = max(s.buffer_mib * 1024 * 1024, c.chunk_bytes)
+        c.threads = s.threads
+        c.numa_node = s.numa_node
+        c.simd = s.simd
+        c.ifname = s.ifname
+        self.settings = s
+        self._comm = _core.Communicator(c)
+
+    @classmethod
+    def from_env(cls, settings: Settings | None = None) -> Communicator:
+        """The job's rank and size from RANK and WORLD_SIZE (torchrun, srun wrappers), the root from HFREDUCE_ROOT,
+        else MASTER_ADDR and HFREDUCE_PORT (default: MASTER_PORT + 1)."""
+        env = os.environ
+        try:
+            rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
+        except KeyError as e:
+            raise HFReduceError(f"{e.args[0]} is not set: cannot tell this process's rank") from None
+        root = env.get("HFREDUCE_ROOT")
+        if not root:
+            if "MASTER_ADDR" not in env:
+                raise HFReduceError("neither HFREDUCE_ROOT nor MASTER_ADDR is set: cannot find rank 0")
+            port = env.get("HFREDUCE_PORT") or str(int(env.get("MASTER_PORT", "29500")) + 1)
+            root = f"{env['MASTER_ADDR']}:{port}"
+        return cls(rank, world, root, settings)
+
+    def allreduce(self, array: Any, dtype: str | None = None) -> Any:
+        """Sums `array` over all ranks, in place, and returns it. `dtype` names the format of raw 16-bit data
+        ("bfloat16" for NumPy uint16 arrays holding bfloat16 bits)."""
+        self._comm.allreduce(array, dtype or "")
+        return array
+
+    def __getattr__(self, name: str) -> Any:  # rank, world, nodes, node_index, local_rank, local_size, simd, ...
+        return getattr(self._comm, name)
