@@ -154,7 +154,9 @@ JobTable bootstrap(const BootstrapArgs& a, std::string* my_ip) {
   Hello h = hello_of(a, a.my_listen.ip.empty() || a.my_listen.ip == "0.0.0.0" ? *my_ip : a.my_listen.ip);
   send_all(s.fd(), &h, sizeof h, a.deadline, "rank 0");
   Reply r{};
-  recv_all(s.fd(), &r, sizeof r, a.deadline, "rank 0 (waiting for every rank to join)");
+  // a little longer than rank 0 waits for the others, so its verdict (who never joined) arrives here
+  const Deadline verdict{a.deadline.at + std::chrono::seconds(5)};
+  recv_all(s.fd(), &r, sizeof r, verdict, "rank 0 (waiting for every rank to join)");
   if (r.magic != kMagic) fail("the root address does not answer as HFReduce rank 0");
   if (r.status != 0) {
     std::string text(r.len, '\0');

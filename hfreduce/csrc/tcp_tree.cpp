@@ -323,20 +323,24 @@ void TcpTrees::lost(Link& l, const OpArgs& op) {
   } catch (const Error&) {  // the stream ended without an abort frame
   }
   if (!said.empty()) throw RemoteError(said);
-  fail("lost the connection to ", l.who, " during allreduce #", op.seq,
-       ": its leader process ended or its network failed");
+  fail("lost the connection to ", l.who, " during allreduce #", op.seq, ": its leader, rank ",
+       table_.nodes[static_cast<std::size_t>(l.peer)].ranks.front(), ", ended or the network between us failed");
 }
 
 std::string TcpTrees::stalled(const OpArgs& op) const {
-  std::string waiting;
+  std::vector<std::string> waiting;
+  auto add = [&](const std::string& what) {
+    if (std::find(waiting.begin(), waiting.end(), what) == waiting.end()) waiting.push_back(what);
+  };
   for (const auto& t : trees_) {
-    if (t.up && t.up_final < t.chunks) waiting += cat(waiting.empty() ? "" : "; ", "the result from ", t.up->who);
+    if (t.up && t.up_final < t.chunks) add(cat("the result from ", t.up->who));
     for (const Link* d : t.down)
-      if (d->in.received < t.chunks && d->in.received <= t.reduced)
-        waiting += cat(waiting.empty() ? "" : "; ", "data from ", d->who);
+      if (d->in.received < t.chunks && d->in.received <= t.reduced) add(cat("data from ", d->who));
   }
-  return cat("allreduce #", op.seq, " made no progress for ", op.timeout_s, " s at ", table_.describe_node(me_),
-             waiting.empty() ? std::string() : cat(", waiting for ", waiting));
+  std::string list;
+  for (const auto& w : waiting) list += cat(list.empty() ? "" : "; ", w);
+  return cat("allreduce #", op.seq, " made no progress for ", op.timeout_s, " s",
+             list.empty() ? std::string() : cat(", waiting for ", list));
 }
 
 void TcpTrees::allreduce(const OpArgs& op) {

@@ -73,14 +73,18 @@ def main() -> None:
     except hfreduce.HFReduceError as e:
         print(json.dumps({"rank": rank, "error": str(e)}), flush=True)
         return
-    print(json.dumps({"rank": rank, "ready": True, "pid": os.getpid(), "node": comm.node_index,
-                      "local_rank": comm.local_rank}), flush=True)
+    print(
+        json.dumps(
+            {"rank": rank, "ready": True, "pid": os.getpid(), "node": comm.node_index, "local_rank": comm.local_rank}
+        ),
+        flush=True,
+    )
     nodes = comm.nodes
     for i, case in enumerate(job["cases"]):
         if job.get("die_rank") == rank and job.get("die_case") == i:
             os.kill(os.getpid(), signal.SIGKILL)
         if job.get("stall_rank") == rank and job.get("stall_case") == i:
-            time.sleep(3600)
+            time.sleep(job.get("stall_s", 3600))
         count = case["count"] if case.get("count_by_rank") is None else case["count_by_rank"][rank]
         dtype = case["dtype"] if case.get("dtype_by_rank") is None else case["dtype_by_rank"][rank]
         x = make_input(dtype, count, case["seed"], rank)
@@ -89,6 +93,8 @@ def main() -> None:
             comm.allreduce(x, dtype)
         except hfreduce.HFReduceError as e:
             print(json.dumps({"rank": rank, "case": i, "error": str(e), "seconds": time.monotonic() - t0}), flush=True)
+            if job.get("keep_going"):
+                continue
             return
         out = {"rank": rank, "case": i, "seconds": time.monotonic() - t0}
         out.update(check({**case, "count": count, "dtype": dtype}, world, nodes, x))

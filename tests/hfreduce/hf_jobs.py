@@ -39,12 +39,22 @@ class Job:
         return [line for lines in self.results.values() for line in lines if "case" in line and "error" not in line]
 
 
-def run_job(nodes: int, per_node: int, job: dict, timeout: float = 120.0, env: dict[str, str] | None = None) -> Job:
+def run_job(
+    nodes: int,
+    per_node: int,
+    job: dict,
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
+    absent: list[int] | None = None,
+) -> Job:
+    """Starts every rank but those in `absent`, waits for all (killing all at `timeout`), returns their lines."""
     world = nodes * per_node
     root = f"127.0.0.1:{free_port()}"
     procs = {}
     started = time.monotonic()
     for rank in range(world):
+        if rank in (absent or []):
+            continue
         e = {**os.environ, **(env or {}), "HFREDUCE_NODE": f"n{rank // per_node}", "OMP_NUM_THREADS": "1"}
         e.setdefault("HFREDUCE_THREADS", "1")
         procs[rank] = subprocess.Popen(
