@@ -57,7 +57,8 @@ NB_MODULE(_core, m) {
       .def_rw("buffer_bytes", &Config::buffer_bytes)
       .def_rw("ifname", &Config::ifname)
       .def_rw("bind_ip", &Config::bind_ip)
-      .def_rw("socket_buffer_bytes", &Config::socket_buffer_bytes);
+      .def_rw("socket_buffer_bytes", &Config::socket_buffer_bytes)
+      .def_rw("single_copy", &Config::single_copy);
 
   nb::class_<Communicator>(m, "Communicator")
       .def(nb::init<const Config&>(), nb::call_guard<nb::gil_scoped_release>())
@@ -80,6 +81,7 @@ NB_MODULE(_core, m) {
       .def_prop_ro("threads", &Communicator::threads)
       .def_prop_ro("simd", [](const Communicator& c) { return std::string(simd_name(c.simd())); })
       .def_prop_ro("transport", &Communicator::transport)
+      .def_prop_ro("single_copy", &Communicator::single_copy)
       .def_prop_ro("describe", &Communicator::describe);
 
   m.def("simd_compiled", [] {

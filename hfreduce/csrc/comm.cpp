@@ -1,9 +1,12 @@
 #include "comm.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <sys/uio.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 #include "error.hpp"
 #include "tcp_tree.hpp"
@@ -11,6 +14,26 @@
 namespace hfreduce {
 
 namespace {
+
+constexpr std::uint64_t kProbe = 0x70726f62652d6866ull;
+const volatile std::uint64_t probe_word = kProbe;  // read by the node's other ranks to test single-copy reads
+
+// Reads `n` bytes at `remote` in process `pid` into `local`; false if the kernel refuses (ptrace rules, seccomp).
+bool read_peer(int pid, void* local, std::uint64_t remote, std::size_t n) {
+  while (n > 0) {
+    iovec l{local, n};
+    iovec r{reinterpret_cast<void*>(remote), n};
+    ssize_t got = ::process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      return false;
+    }
+    local = static_cast<char*>(local) + got;
+    remote += static_cast<std::uint64_t>(got);
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
 
 std::string hostname() {
   char buf[256] = {};
@@ -70,12 +93,33 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
     s.deadline = deadline;
     s.origin = describe();
     seg_ = std::make_unique<Segment>(s, mine.ranks.data());
+    single_copy_ = c.single_copy && probe_single_copy();
   }
   if (local_rank_ == 0 && table_.nodes.size() > 1)
     inter_ = tcp_trees(table_, node_, listen, deadline, c.socket_buffer_bytes);
 }
 
 Communicator::~Communicator() = default;
+
+// Single-copy mode needs every rank of the node to read every other's memory (same user, and no ptrace
+// restriction or seccomp filter against process_vm_readv). All ranks decide the same way, after a barrier.
+bool Communicator::probe_single_copy() {
+  RankSlot& me = seg_->me();
+  me.probe_address = reinterpret_cast<std::uint64_t>(&probe_word);
+  seg_->barrier(cfg_.timeout_s, "setting up this node's shared memory");
+  bool ok = true;
+  const SegmentHeader& h = seg_->header();
+  for (int i = 0; i < local_size_ && ok; ++i) {
+    if (i == local_rank_) continue;
+    std::uint64_t word = 0;
+    ok = read_peer(h.ranks[i].pid, &word, h.ranks[i].probe_address, sizeof word) && word == kProbe;
+  }
+  me.reads_peers = ok ? 1 : 0;
+  seg_->barrier(cfg_.timeout_s, "setting up this node's shared memory");
+  for (int i = 0; i < local_size_; ++i)
+    if (h.ranks[i].reads_peers != 1) return false;
+  return true;
+}
 
 void Communicator::failed(const Error& e, bool attributed) {
   const std::string msg = attributed ? std::string(e.what()) : cat(describe(), ": ", e.what());
@@ -124,10 +168,11 @@ void Communicator::piece(char* data, std::size_t count, DType dtype) {
   }
   constexpr std::size_t kCopyAlign = 4096;
   RankSlot& me = seg_->me();
-  me.call = {seq, count, static_cast<std::uint32_t>(dtype), 0};
-  pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
-    std::memcpy(seg_->slot(local_rank_) + b, data + b, e - b);
-  });
+  me.call = {seq, count, static_cast<std::uint32_t>(dtype), 0, reinterpret_cast<std::uint64_t>(data)};
+  if (!single_copy_)
+    pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
+      std::memcpy(seg_->slot(local_rank_) + b, data + b, e - b);
+    });
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
   const SegmentHeader& h = seg_->header();
   for (int i = 0; i < local_size_; ++i) {
@@ -140,12 +185,10 @@ void Communicator::piece(char* data, std::size_t count, DType dtype) {
   // each local rank sums its own slice of every rank's buffer
   const std::size_t lo = count * static_cast<std::size_t>(local_rank_) / static_cast<std::size_t>(local_size_);
   const std::size_t hi = count * static_cast<std::size_t>(local_rank_ + 1) / static_cast<std::size_t>(local_size_);
-  constexpr std::size_t kReduceAlign = 1024;  // elements: whole cache lines and vectors per thread
-  pool_->split(hi - lo, kReduceAlign, [&](std::size_t b, std::size_t e) {
-    const void* in[kMaxLocalRanks];
-    for (int i = 0; i < local_size_; ++i) in[i] = seg_->slot(i) + (lo + b) * es;
-    reduce(simd_, dtype, seg_->result() + (lo + b) * es, in, local_size_, e - b);
-  });
+  if (single_copy_)
+    reduce_slice_read(data, lo, hi, dtype);
+  else
+    reduce_slice_copied(lo, hi, dtype);
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to finish their part of the reduce");
   if (local_rank_ == 0) between_nodes(seg_->result());
   seg_->barrier(cfg_.timeout_s, "waiting for this node's leader to finish between nodes");
@@ -153,6 +196,43 @@ void Communicator::piece(char* data, std::size_t count, DType dtype) {
     std::memcpy(data + b, seg_->result() + b, e - b);
   });
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy the result out");
+}
+
+void Communicator::reduce_slice_copied(std::size_t lo, std::size_t hi, DType dtype) {
+  const std::size_t es = dtype_size(dtype);
+  constexpr std::size_t kReduceAlign = 1024;  // elements: whole cache lines and vectors per thread
+  pool_->split(hi - lo, kReduceAlign, [&](std::size_t b, std::size_t e) {
+    const void* in[kMaxLocalRanks];
+    for (int i = 0; i < local_size_; ++i) in[i] = seg_->slot(i) + (lo + b) * es;
+    reduce(simd_, dtype, seg_->result() + (lo + b) * es, in, local_size_, e - b);
+  });
+}
+
+// The slice is summed block by block: the other ranks' part of a block is read straight from their memory into a
+// small buffer that stays in cache, so each input crosses memory once instead of being copied in first.
+void Communicator::reduce_slice_read(const char* data, std::size_t lo, std::size_t hi, DType dtype) {
+  const std::size_t es = dtype_size(dtype);
+  const std::size_t block = (128u << 10) / es;  // elements per block
+  const SegmentHeader& h = seg_->header();
+  pool_->split(hi - lo, block, [&](std::size_t b, std::size_t e) {
+    std::vector<char> scratch(static_cast<std::size_t>(local_size_ - 1) * block * es);
+    const void* in[kMaxLocalRanks];
+    for (std::size_t x = lo + b; x < lo + e; x += block) {
+      const std::size_t n = std::min(block, lo + e - x);
+      for (int i = 0, k = 0; i < local_size_; ++i) {
+        if (i == local_rank_) {
+          in[i] = data + x * es;
+          continue;
+        }
+        char* buf = scratch.data() + static_cast<std::size_t>(k++) * block * es;
+        if (!read_peer(h.ranks[i].pid, buf, h.ranks[i].call.address + x * es, n * es))
+          fail("cannot read rank ", h.ranks[i].global_rank, "'s buffer: ", std::strerror(errno),
+               " (did it exit, or free its buffer during the call?)");
+        in[i] = buf;
+      }
+      reduce(simd_, dtype, seg_->result() + x * es, in, local_size_, n);
+    }
+  });
 }
 
 }  // namespace hfreduce

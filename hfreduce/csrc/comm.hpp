@@ -31,7 +31,8 @@ struct Config {
   std::size_t buffer_bytes = 64u << 20; // per-rank shared memory; larger calls go in pieces of this size
   std::string ifname;                   // bind the data socket to this interface's address
   std::string bind_ip;                  // ... or to this address
-  int socket_buffer_bytes = 4 << 20;
+  int socket_buffer_bytes = 0;
+  bool single_copy = true;              // read the node's other ranks' buffers directly (process_vm_readv)          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
 };
 
 class Communicator {
@@ -50,11 +51,15 @@ class Communicator {
   int threads() const { return pool_->size(); }
   Simd simd() const { return simd_; }
   std::string transport() const { return inter_ ? inter_->name() : "none"; }
+  bool single_copy() const { return single_copy_; }
   std::string describe() const { return table_.describe_node(node_); }
   const Config& config() const { return cfg_; }
 
  private:
   void piece(char* data, std::size_t count, DType dtype);
+  void reduce_slice_copied(std::size_t lo, std::size_t hi, DType dtype);
+  void reduce_slice_read(const char* data, std::size_t lo, std::size_t hi, DType dtype);
+  bool probe_single_copy();
   [[noreturn]] void failed(const Error& e, bool attributed);
 
   Config cfg_;
@@ -65,6 +70,7 @@ class Communicator {
   std::unique_ptr<Segment> seg_;
   std::unique_ptr<InterNode> inter_;
   std::uint64_t seq_ = 0;
+  bool single_copy_ = false;  // every rank of this node can read the others' memory
   std::string broken_;
 };
 

@@ -4,6 +4,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 
 #ifndef HF_LEVEL
 #error "HF_LEVEL (generic, avx, avx2, avx512) must be defined by the build"
@@ -47,10 +50,23 @@ struct F32 {
   static void out1(T* p, float v) { *p = v; }
 };
 
+// GCC converts _Float16 vectors lane by lane; F16C (and AVX-512F) convert a whole vector in one instruction.
 struct F16 {
   using T = std::uint16_t;
+#if defined(__AVX512F__) && HF_VBYTES == 64
+  static vf in(const T* p) { return (vf)_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+  static void out(T* p, vf v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph((__m512)v, _MM_FROUND_TO_NEAREST_INT));
+  }
+#elif defined(__F16C__) && HF_VBYTES == 32
+  static vf in(const T* p) { return (vf)_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  static void out(T* p, vf v) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph((__m256)v, _MM_FROUND_TO_NEAREST_INT));
+  }
+#else
   static vf in(const T* p) { return __builtin_convertvector(load<vf16>(p), vf); }
   static void out(T* p, vf v) { store(p, __builtin_convertvector(v, vf16)); }
+#endif
   static float in1(const T* p) {
     _Float16 h;
     std::memcpy(&h, p, 2);
@@ -118,10 +134,46 @@ void reduce_as(void* out, const void* const* in, int k, std::size_t n) {
   }
 }
 
+// bfloat16 without shuffles: a 32-bit lane holds two bfloat16, and each is an fp32 by masking (high) or shifting
+// (low) alone. The even and odd elements are summed in separate vectors and packed back the same way; the sums
+// and their rounding are exactly those of reduce_as<BF16>.
+inline vu bf16_round(vf v) {  // the bfloat16 bits of v, in the low half of each lane
+  vu b = (vu)v;
+  vu rounded = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+  vu nan = (vu)(v != v);
+  return (rounded & ~nan) | (((b >> 16) | 0x40u) & nan);
+}
+
+void reduce_bf16_pairs(void* out, const void* const* in, int k, std::size_t n) {
+  auto* o = static_cast<std::uint16_t*>(out);
+  const std::size_t step = 2 * W;  // bfloat16 elements per vector
+  std::size_t i = 0;
+  for (; i + 2 * step <= n; i += 2 * step) {
+    vf even[2], odd[2];
+    for (int u = 0; u < 2; ++u) {
+      vu x = load<vu>(static_cast<const std::uint16_t*>(in[0]) + i + u * step);
+      even[u] = (vf)(x << 16);
+      odd[u] = (vf)(x & 0xffff0000u);
+    }
+    for (int j = 1; j < k; ++j)
+      for (int u = 0; u < 2; ++u) {
+        vu x = load<vu>(static_cast<const std::uint16_t*>(in[j]) + i + u * step);
+        even[u] += (vf)(x << 16);
+        odd[u] += (vf)(x & 0xffff0000u);
+      }
+    for (int u = 0; u < 2; ++u) store(o + i + u * step, bf16_round(even[u]) | (bf16_round(odd[u]) << 16));
+  }
+  if (i < n) {
+    const void* rest[64];
+    for (int j = 0; j < k; ++j) rest[j] = static_cast<const std::uint16_t*>(in[j]) + i;
+    reduce_as<BF16>(o + i, rest, k, n - i);
+  }
+}
+
 }  // namespace
 
 void reduce_f32(void* out, const void* const* in, int k, std::size_t n) { reduce_as<F32>(out, in, k, n); }
 void reduce_f16(void* out, const void* const* in, int k, std::size_t n) { reduce_as<F16>(out, in, k, n); }
-void reduce_bf16(void* out, const void* const* in, int k, std::size_t n) { reduce_as<BF16>(out, in, k, n); }
+void reduce_bf16(void* out, const void* const* in, int k, std::size_t n) { reduce_bf16_pairs(out, in, k, n); }
 
 }  // namespace hfreduce::HF_CAT(level_, HF_LEVEL)

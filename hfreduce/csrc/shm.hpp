@@ -18,6 +18,7 @@ constexpr int kMaxLocalRanks = 64;
 struct CallInfo {  // what a rank asked for, checked against the others before anything is reduced
   std::uint64_t seq, count;
   std::uint32_t dtype, pad;
+  std::uint64_t address;  // the caller's buffer, read by its node's other ranks (single-copy mode)
 };
 
 struct alignas(64) RankSlot {
@@ -25,6 +26,8 @@ struct alignas(64) RankSlot {
   std::int32_t global_rank;
   std::uint64_t start_time;  // /proc/<pid>/stat field 22: tells a reused pid from the rank
   std::atomic<std::uint64_t> barriers;  // barriers this rank has entered
+  std::uint64_t probe_address;          // a word the others try to read: may ranks read each other's memory?
+  std::uint32_t reads_peers;            // 1: this rank could read every other rank's probe word
   CallInfo call;
 };
 

@@ -34,6 +34,8 @@ class Settings:
     numa_node: int = -1  # -1: no binding
     simd: str = ""  # a ceiling; "" = the best the CPU and build have
     ifname: str = ""
+    socket_buffer_kib: int = 0  # 0: the kernel's autotuning (net.ipv4.tcp_rmem/wmem)
+    single_copy: bool = True  # read the node's other ranks' buffers directly; False: copy through shared memory
     node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
 
 
@@ -45,8 +47,13 @@ ENV_VARS = {
     "numa_node": "HFREDUCE_NUMA_NODE",
     "simd": "HFREDUCE_SIMD",
     "ifname": "HFREDUCE_SOCKET_IFNAME",
+    "socket_buffer_kib": "HFREDUCE_SOCKET_BUFFER_KIB",
+    "single_copy": "HFREDUCE_SINGLE_COPY",
     "node": "HFREDUCE_NODE",
 }
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -59,9 +66,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) ->
             continue
         kind = type(f.default)
         try:
-            values[f.name] = kind(raw)
-        except ValueError:
-            raise HFReduceError(f"{ENV_VARS[f.name]}={raw!r} is not a valid {kind.__name__}") from None
+            values[f.name] = _BOOLS[raw.lower()] if kind is bool else kind(raw)
+        except (ValueError, KeyError):
+            want = "0 or 1" if kind is bool else f"a valid {kind.__name__}"
+            raise HFReduceError(f"{ENV_VARS[f.name]}={raw!r}: expected {want}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)
 
@@ -95,6 +103,8 @@ class Communicator:
         c.numa_node = s.numa_node
         c.simd = s.simd
         c.ifname = s.ifname
+        c.socket_buffer_bytes = s.socket_buffer_kib * 1024
+        c.single_copy = s.single_copy
         self.settings = s
         self._comm = _core.Communicator(c)
 
