@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 
 from ffinfra.accept import allreduce as ar  # noqa: E402
 
-
 # ------------------------------------------------------------------------------------------------ kernel
 
 
 def kernel_figures(threads: int, mib: int = 64, repeats: int = 10) -> list[dict]:
     import numpy as np
+
     from hfreduce import _core
 
     n = mib << 20
@@ -150,7 +150,8 @@ def run_openmpi(
             world = len(hosts) * per_node
             cmd = (
                 f"mpirun --allow-run-as-root -np {world} --host {','.join(f'{h}:{per_node}' for h in hosts)} "
-                f"--mca plm_rsh_agent {MPI_DIR}/ssh --mca plm_rsh_no_tree_spawn 1 --mca btl self,vader,tcp --mca btl_tcp_if_include {nodes.iface} "
+                f"--mca plm_rsh_agent {MPI_DIR}/ssh --mca plm_rsh_no_tree_spawn 1 "
+                f"--mca btl self,vader,tcp --mca btl_tcp_if_include {nodes.iface} "
                 f"--mca oob_tcp_if_include {nodes.iface} --bind-to none "
                 f"{MPI_DIR}/allreduce_mpi {iters} {warmup} {' '.join(f'{s:g}' for s in sizes)}"
             )
