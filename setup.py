@@ -1,4 +1,4 @@
-"""Packaging hook: the wheel carries roles/, playbooks/, templates/ and the shipped stacks' specs under
+"""Packaging hook: the wheel carries roles/, playbooks/, templates/, HFReduce's source and the shipped stacks' specs under
 ffinfra/_assets/, so an installed ffinfra works outside its checkout (ffinfra/assets.py finds them).
 Everything else about the package is in pyproject.toml."""
 
@@ -22,8 +22,10 @@ class BuildWithAssets(build_py):
             return
         dest = Path(self.build_lib) / "ffinfra" / "_assets"
         shutil.rmtree(dest, ignore_errors=True)
-        for kind in ("roles", "playbooks", "templates"):
-            shutil.copytree(ROOT / kind, dest / kind, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for kind in ("roles", "playbooks", "templates", "hfreduce"):
+            # hfreduce/build is a local build tree, not source
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "build", "*.egg-info")
+            shutil.copytree(ROOT / kind, dest / kind, ignore=ignore)
         for stack in sorted((ROOT / "stacks").iterdir()):
             for pattern in STACK_FILES:
                 for f in stack.glob(pattern):

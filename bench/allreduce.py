@@ -117,7 +117,7 @@ MPI_DIR = "/root/.ffinfra-bench"
 
 
 def run_openmpi(
-    nodes: Nodes, hosts: list[str], per_node: int, sizes: list[float], iters: int, warmup: int
+    nodes: Nodes, hosts: list[str], per_node: int, sizes: list[float], iters: int, warmup: int, extra: str = ""
 ) -> ar.Outcome:
     """mpirun on hosts[0]; it starts orted on the others over SSH with a key made for this run (removed after)."""
     first = hosts[0]
@@ -152,7 +152,7 @@ def run_openmpi(
                 f"mpirun --allow-run-as-root -np {world} --host {','.join(f'{h}:{per_node}' for h in hosts)} "
                 f"--mca plm_rsh_agent {MPI_DIR}/ssh --mca plm_rsh_no_tree_spawn 1 "
                 f"--mca btl self,vader,tcp --mca btl_tcp_if_include {nodes.iface} "
-                f"--mca oob_tcp_if_include {nodes.iface} --bind-to none "
+                f"--mca oob_tcp_if_include {nodes.iface} --bind-to none {extra} "
                 f"{MPI_DIR}/allreduce_mpi {iters} {warmup} {' '.join(f'{s:g}' for s in sizes)}"
             )
             r = nodes.sh(first, cmd, 1200)
@@ -197,6 +197,11 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--impls", default="hfreduce,gloo,openmpi")
     p.add_argument("--kernel-only", action="store_true")
+    p.add_argument(
+        "--mpi-args",
+        default="",
+        help="more mpirun options, e.g. '--mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_allreduce_algorithm 4'",
+    )
     p.add_argument("--threads", default="", help="kernel threads, comma-separated (default: 1 and all CPUs)")
     p.add_argument("--json", type=Path, help="write every figure here")
     a = p.parse_args()
@@ -224,7 +229,7 @@ def main() -> int:
         for impl in impls:
             t0 = time.monotonic()
             if impl == "openmpi":
-                o = run_openmpi(nodes, hosts, a.per_node, sizes, a.iters, a.warmup)
+                o = run_openmpi(nodes, hosts, a.per_node, sizes, a.iters, a.warmup, a.mpi_args)
             else:
                 port += 1
                 o = ar.run_python_impl(

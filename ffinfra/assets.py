@@ -1,8 +1,9 @@
 """Where ffinfra's own non-Python files are: the Ansible roles and playbooks, the Jinja2 templates of rendered
-artifacts, and the stacks that ship with it (the embedded `lab` default).
+artifacts, the stacks that ship with it (the embedded `lab` default) and the source of HFReduce, which the
+hfreduce role builds on the nodes.
 
-In a checkout they are the top-level folders roles/, playbooks/, templates/ and stacks/ (where users expect
-them). A wheel carries copies under ffinfra/_assets/ (setup.py copies them at build time), so an installed
+In a checkout they are the top-level folders roles/, playbooks/, templates/, stacks/ and hfreduce/ (where users
+expect them). A wheel carries copies under ffinfra/_assets/ (setup.py copies them at build time), so an installed
 ffinfra works from any folder. The copy wins when present; FFINFRA_TEMPLATES still overrides the templates.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 _PACKAGE = Path(__file__).resolve().parent
 BUNDLED = _PACKAGE / "_assets"
 CHECKOUT = _PACKAGE.parent
-KINDS = ("roles", "playbooks", "templates", "stacks")
+KINDS = ("roles", "playbooks", "templates", "stacks", "hfreduce")
 
 
 def asset_dir(kind: str) -> Path:

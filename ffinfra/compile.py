@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from ffinfra import assets
 from ffinfra.checks import CheckContext, run_checks
 from ffinfra.errors import FfinfraError, SpecInvalid
 from ffinfra.spec.findings import Finding, Severity
@@ -24,6 +25,7 @@ from ffinfra.topology.chains import APPLIED_CHAINS, ChainPlacementError, table_f
 from ffinfra.topology.dims import zone_dims
 from ffinfra.topology.facts import NodeFacts, load_facts
 from ffinfra.topology.fattree import build_switches, place_and_wire
+from ffinfra.topology.hfreduce import decide_hfreduce, read_source
 from ffinfra.topology.invariants import check_invariants
 from ffinfra.topology.model import Topology
 from ffinfra.topology.nodes import group_counts, reserve_ports, resolve_hosts
@@ -95,6 +97,7 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
     switches = build_switches(spec, dims)
     placed, links, held = place_and_wire(spec, dims, hosts, switches, reserved)
     threefs = decide_threefs(spec, placed)
+    hfreduce = decide_hfreduce(spec, placed, read_source(assets.asset_dir("hfreduce")))
     base_chains = None
     applied = stack.spec_path.parent / APPLIED_CHAINS
     if threefs is not None and applied.is_file():
@@ -111,10 +114,11 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
         switches=tuple(switches),
         links=tuple(links),
         subnets=tuple(subnets),
-        services=decide_services(spec, placed, subnets, threefs),
+        services=decide_services(spec, placed, subnets, threefs, hfreduce),
         spec_sha256=hashlib.sha256(raw).hexdigest(),
         reserved=tuple(held),
         threefs=threefs,
+        hfreduce=hfreduce,
         base_chains=base_chains,
     )
     broken = check_invariants(topo)

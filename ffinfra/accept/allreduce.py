@@ -21,6 +21,11 @@ JOB_DIR = "/var/lib/ffinfra/acceptance"
 HFREDUCE_ENV = "/etc/hfreduce/hfreduce.env"
 
 Shell = Callable[[str, str, float], CmdResult]  # (host, command, timeout) → result
+# How a job takes up the installed HFReduce: its settings, and its library first on Python's path.
+HFREDUCE_SETUP = (
+    "if [ -r {env} ]; then set -a; . {env}; set +a; "
+    'export PYTHONPATH="$HFREDUCE_PYTHONPATH${{PYTHONPATH:+:$PYTHONPATH}}"; fi'
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Figure:
 class Outcome:
     figures: list[Figure]
     errors: dict[str, str]  # host → what went wrong there (rank errors, exit status, missing lines)
+    libraries: dict[int, dict] | None = None  # rank → library it reported
 
 
 def rank_command(
@@ -62,8 +68,8 @@ def rank_command(
     """The shell command one node runs: its ranks in the background, then wait for all of them."""
     sizes = ",".join(f"{s:g}" for s in sizes_mib)
     parts = []
-    if env_file:  # the settings the hfreduce role installed for this node's hardware profile
-        parts.append(f"if [ -r {env_file} ]; then set -a; . {env_file}; set +a; fi")
+    if env_file:  # the library the hfreduce role installed for this node's hardware profile, and its settings
+        parts.append(HFREDUCE_SETUP.format(env=env_file))
     for r in ranks:
         parts.append(
             f"{shlex.quote(python)} {JOB_DIR}/{SCRIPT.name} --impl {impl} --rank {r} --world {world} "
@@ -83,6 +89,11 @@ def parse_lines(stdout: str) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return out
+
+
+def libraries(lines: list[dict]) -> dict[int, dict]:
+    """rank → the library it reported (HFReduce: source digest and file)."""
+    return {x["rank"]: x.get("library", {}) for x in lines if "seconds" in x}
 
 
 def figures(lines: list[dict], impl: str, ranks: int, nodes: int) -> list[Figure]:
@@ -147,4 +158,4 @@ def run_python_impl(
         bad = [f"rank {x['rank']}: {x['error']}" for x in got if "error" in x]
         if bad or not r.ok:
             errors[h] = "; ".join(bad) or r.brief()
-    return Outcome(figures(lines, impl, world, len(hosts)), errors)
+    return Outcome(figures(lines, impl, world, len(hosts)), errors, libraries(lines))

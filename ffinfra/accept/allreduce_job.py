@@ -5,7 +5,9 @@ standard library, NumPy, and HFReduce or PyTorch only).
 
 Each rank fills its buffer with rank + 1, so every element of the sum is W(W+1)/2: a wrong sum is caught on every
 rank. For each size: warm-up calls, a barrier, `iters` timed calls. Prints one JSON line per size:
-{"impl", "rank", "mib", "seconds": per call, "ok"}; or {"rank", "error"} and exit status 1.
+{"impl", "rank", "mib", "seconds": per call, "ok", "library"}; or {"rank", "error"} and exit status 1. For HFReduce,
+"library" is the build's source digest and where it was imported from, so the caller can check every rank ran the
+build the node's hfreduce.env describes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def main(argv: list[str]) -> int:
             import hfreduce
 
             comm = hfreduce.Communicator(a.rank, a.world, a.root)
+            library = {"source": hfreduce.build_info()["source"], "file": hfreduce.__file__}
 
             def allreduce(x: np.ndarray) -> None:
                 comm.allreduce(x)
@@ -60,6 +63,8 @@ def main(argv: list[str]) -> int:
             def finish() -> None:
                 dist.destroy_process_group()
 
+            library = {"torch": torch.__version__}
+
         expect = a.world * (a.world + 1) / 2
         one = np.zeros(1, dtype=np.float32)
         for mib in (float(s) for s in a.sizes_mib.split(",")):
@@ -73,7 +78,7 @@ def main(argv: list[str]) -> int:
             for _ in range(a.iters):
                 allreduce(x)
             seconds = (time.perf_counter() - t0) / a.iters
-            _say(impl=a.impl, rank=a.rank, mib=mib, seconds=seconds, ok=ok)
+            _say(impl=a.impl, rank=a.rank, mib=mib, seconds=seconds, ok=ok, library=library)
         finish()
     except Exception as e:  # every failure is reported as a line the launcher reads
         _say(rank=a.rank, error=f"{type(e).__name__}: {e}", pid=os.getpid())

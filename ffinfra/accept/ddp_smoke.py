@@ -3,7 +3,9 @@ Slurm task: a small regression model trained with DistributedDataParallel on per
 
 Prints one line per rank, `FFINFRA-DDP {json}`, with the loss before and after training (averaged over ranks),
 a sha256 of the final weights, whether all ranks hold the same weights, and throughput. Backend: NCCL when
-FFINFRA_DDP_BACKEND=nccl (GPU nodes), else gloo on CPU.
+FFINFRA_DDP_BACKEND=nccl (GPU nodes), HFReduce's DDP hook over a gloo group when FFINFRA_DDP_BACKEND=hfreduce (the
+gradients go through HFReduce; the group only broadcasts the first weights and gathers the report), else gloo on
+CPU. FFINFRA_DDP_DUMP=path makes rank 0 write the final weights there (a JSON list), to compare backends.
 
 On the way each rank prints `FFINFRA-DDP-STAGE {json}` lines (ready: Python and torch loaded; joined: in the
 process group, weights broadcast), after the launcher's `started`: when the job fails, the rank that stopped
@@ -41,7 +43,9 @@ def main() -> int:
     backend = os.environ.get("FFINFRA_DDP_BACKEND", "gloo")
     torch.set_num_threads(1)
     stage(rank, "ready")
-    dist.init_process_group(backend, init_method="env://", rank=rank, world_size=world)
+    dist.init_process_group(
+        "gloo" if backend == "hfreduce" else backend, init_method="env://", rank=rank, world_size=world
+    )
     device = torch.device(f"cuda:{local}") if backend == "nccl" else torch.device("cpu")
     if backend == "nccl":
         torch.cuda.set_device(device)
@@ -49,6 +53,10 @@ def main() -> int:
     torch.manual_seed(0)  # the same start everywhere (DDP broadcasts rank 0's weights anyway)
     model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1)).to(device)
     ddp = DistributedDataParallel(model, device_ids=[local] if backend == "nccl" else None)
+    if backend == "hfreduce":
+        import hfreduce.ddp
+
+        hfreduce.ddp.register(ddp)
     stage(rank, "joined")  # DDP's constructor broadcast rank 0's weights: the group works
     opt = torch.optim.SGD(ddp.parameters(), lr=0.05)
     gen = torch.Generator().manual_seed(1000 + rank)  # each rank its own data
@@ -79,6 +87,10 @@ def main() -> int:
     dist.all_reduce(hi, op=dist.ReduceOp.MAX)
     dist.all_reduce(lo, op=dist.ReduceOp.MIN)
     in_sync = bool(torch.equal(hi, lo))
+    dump = os.environ.get("FFINFRA_DDP_DUMP")
+    if dump and rank == 0:
+        with open(dump, "w") as f:
+            json.dump(flat.cpu().tolist(), f)
     report = {
         "rank": rank,
         "world": world,

@@ -9,6 +9,7 @@ import shlex
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from ffinfra.accept.allreduce import HFREDUCE_ENV, HFREDUCE_SETUP
 from ffinfra.accept.srun_trace import REPORT_MARKER, STAGE_MARKER, JobTrace, blame, rank_list, trace_job
 from ffinfra.runtime.ssh import CmdResult
 
@@ -39,7 +40,17 @@ class RankReport:
 
 
 def launcher(python: str, iface: str, backend: str, steps: int) -> str:
-    """The per-task wrapper srun runs: rendezvous on the job's first node, over the management interface."""
+    """The per-task wrapper srun runs: rendezvous on the job's first node, over the management interface. With
+    backend "hfreduce" it takes up the HFReduce the hfreduce role installed (hfreduce.env: settings, library)."""
+    hfreduce = (
+        [
+            "# HFReduce as the hfreduce role installed it, rank 0 listening one port above the job's own",
+            HFREDUCE_SETUP.format(env=HFREDUCE_ENV),
+            "export HFREDUCE_PORT=$((MASTER_PORT + 1))",
+        ]
+        if backend == "hfreduce"
+        else []
+    )
     return "\n".join(
         [
             "#!/bin/sh",
@@ -49,6 +60,7 @@ def launcher(python: str, iface: str, backend: str, steps: int) -> str:
             f"export MASTER_ADDR MASTER_PORT GLOO_SOCKET_IFNAME={shlex.quote(iface)}",
             f"export NCCL_SOCKET_IFNAME={shlex.quote(iface)}  # bootstrap only; data goes over IB",
             f"export FFINFRA_DDP_BACKEND={backend} FFINFRA_DDP_STEPS={steps}",
+            *hfreduce,
             "# the first progress line: this task runs (a rank without it never started)",
             f'printf \'{STAGE_MARKER}{{"node": "%s", "rank": %s, "stage": "started"}}\\n\' '
             '"$SLURMD_NODENAME" "$SLURM_PROCID"',

@@ -16,6 +16,7 @@ stack's redactor.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,11 @@ def _apply_inputs(r: _Run) -> tuple[dict[str, Any], Path]:
         "ffinfra_lab": r.opts.provider == "lab",
         "ffinfra_fabric_sim": fabric_is_simulated(r.opts.provider),
         "ffinfra_stack": r.c.topology.name,
+        # the hfreduce role copies HFReduce's source from here to each profile's build host
+        "ffinfra_hfreduce_source_dir": str(assets.asset_dir("hfreduce")),
     }
+    if r.opts.provider == "lab":  # the nodes see this machine's /: they build and run with ffinfra's own venv
+        extra_vars["ffinfra_lab_python"] = sys.executable
     return extra_vars, conn
 
 

@@ -66,37 +66,67 @@ def inventory_tree(topo: Topology) -> dict[str, Any]:
 def all_vars(topo: Topology) -> dict[str, Any]:
     spec = topo.spec
     classes = spec.qos.classes
-    return {
-        "ffinfra_stack": topo.name,
-        "ffinfra_domain": spec.network.domain,
-        "ffinfra_slurm_controller": topo.services.slurm_controller,
-        # What every role selects its files from: the build's manifest, and the groups this host is in.
-        "ffinfra_manifest": MANIFEST_LOOKUP,
-        # every host is also in its own one-host group, host_<name>: where per-node files go (a 3FS node id)
-        "ffinfra_groups": HOST_GROUPS,
-        # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
-        "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
-        "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
-        # on a real fabric only (3FS's build and runtime: nothing of 3FS starts on a simulated one)
-        "ffinfra_role_real_packages": {role: list(pkgs) for role, pkgs in ROLE_REAL_PACKAGES.items()},
-        "ffinfra_qos": {
-            "enabled": spec.qos.enabled,
-            "classes": {name: {"sl": getattr(classes, name).sl} for name in ("hfreduce", "nccl", "storage", "other")},
-        },
-        "ffinfra_sysctl": sysctl_settings(spec),
-        "ffinfra_nofile": spec.os.nofile,
-        "ffinfra_memlock": spec.os.memlock,
-        "ansible_python_interpreter": "/usr/bin/python3",
-    } | (
+    return (
         {
-            "ffinfra_threefs": threefs_vars(topo),
-            # on the controller, where threefs_build puts the binaries every 3FS role copies (never the build folder)
-            "ffinfra_threefs_binaries_dir": "{{ (ffinfra_state_dir | default(ffinfra_artifacts_dir ~ '/..'))"
-            " | ansible.builtin.realpath }}/threefs-bin/{{ ffinfra_threefs.build.commit }}",
+            "ffinfra_stack": topo.name,
+            "ffinfra_domain": spec.network.domain,
+            "ffinfra_slurm_controller": topo.services.slurm_controller,
+            # What every role selects its files from: the build's manifest, and the groups this host is in.
+            "ffinfra_manifest": MANIFEST_LOOKUP,
+            # every host is also in its own one-host group, host_<name>: where per-node files go (a 3FS node id)
+            "ffinfra_groups": HOST_GROUPS,
+            # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
+            "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
+            "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
+            # on a real fabric only (3FS's build and runtime: nothing of 3FS starts on a simulated one)
+            "ffinfra_role_real_packages": {role: list(pkgs) for role, pkgs in ROLE_REAL_PACKAGES.items()},
+            "ffinfra_qos": {
+                "enabled": spec.qos.enabled,
+                "classes": {
+                    name: {"sl": getattr(classes, name).sl} for name in ("hfreduce", "nccl", "storage", "other")
+                },
+            },
+            "ffinfra_sysctl": sysctl_settings(spec),
+            "ffinfra_nofile": spec.os.nofile,
+            "ffinfra_memlock": spec.os.memlock,
+            "ansible_python_interpreter": "/usr/bin/python3",
         }
-        if topo.threefs
-        else {}
+        | (
+            {
+                "ffinfra_threefs": threefs_vars(topo),
+                # on the controller: where threefs_build puts the binaries every 3FS role copies (not the build folder)
+                "ffinfra_threefs_binaries_dir": "{{ (ffinfra_state_dir | default(ffinfra_artifacts_dir ~ '/..'))"
+                " | ansible.builtin.realpath }}/threefs-bin/{{ ffinfra_threefs.build.commit }}",
+            }
+            if topo.threefs
+            else {}
+        )
+        | ({"ffinfra_hfreduce": hfreduce_vars(topo)} if topo.hfreduce else {})
     )
+
+
+def hfreduce_vars(topo: Topology) -> dict[str, Any]:
+    """The hfreduce role's builds: where each profile's is built, what it is, where it goes (topology/hfreduce.py).
+    The source folder itself is an extra var of the run (ffinfra_hfreduce_source_dir): it is where ffinfra is."""
+    layout = topo.hfreduce
+    assert layout is not None
+    return {
+        "version": layout.source.version,
+        "source": layout.source.short,
+        "files": list(layout.source.files),
+        "builds": [
+            {
+                "profile": b.profile,
+                "build_host": b.build_host,
+                "hosts": list(b.hosts),
+                "simd": b.simd,
+                "prefix": b.prefix,
+                "cuda": topo.spec.hardware[b.profile].gpus is not None,
+                "ibverbs": bool(topo.spec.hardware[b.profile].ib_nics),
+            }
+            for b in layout.builds
+        ],
+    }
 
 
 def threefs_vars(topo: Topology) -> dict[str, Any]:

@@ -1,6 +1,6 @@
-"""NCCL and HFReduce per GPU hardware profile: /etc/nccl.conf, an NCCL topology XML and /etc/hfreduce/hfreduce.env.
+"""NCCL per GPU hardware profile: /etc/nccl.conf and an NCCL topology XML.
 
-All three go to every host of the profile (inventory group profile_<name>), since what they describe is the board:
+Both go to every host of the profile (inventory group profile_<name>), since what they describe is the board:
 which HCAs to use, which NUMA node each GPU and HCA hangs off, which SL each traffic class uses.
 """
 
@@ -17,7 +17,6 @@ from ffinfra.topology.services import COMMON, profile_group
 
 NCCL_CONF = "/etc/nccl.conf"
 TOPO_XML = "/etc/nccl/topo.xml"
-HFREDUCE_ENV = "/etc/hfreduce/hfreduce.env"
 
 CPU_VENDOR = {"amd": "AuthenticAMD", "intel": "GenuineIntel"}
 # PCI device ids of GPU models ffinfra knows. NCCL takes vendor/device from the file only when present and
@@ -139,22 +138,6 @@ def topo_cpus(prof: HardwareProfile) -> list[XmlCpu]:
     return out
 
 
-def hfreduce_env(topo: Topology, prof: HardwareProfile) -> dict[str, str]:
-    hf = topo.spec.hfreduce
-    gpus = prof.gpus
-    nvlink = hf.nvlink if hf.nvlink is not None else bool(gpus and gpus.nvlink_pairs)
-    env = {
-        "HFREDUCE_IB_HCA": ",".join(n.device for n in prof.ib_nics),
-        "HFREDUCE_IB_SL": str(class_sl(topo, "hfreduce")),
-        "HFREDUCE_CHUNK_SIZE_KIB": str(hf.chunk_size_kib),
-        "HFREDUCE_GDRCOPY_THRESHOLD_KIB": str(hf.gdrcopy_threshold_kib),
-    }
-    if hf.numa_bind:
-        env["HFREDUCE_NUMA_NODE"] = str(prof.ib_nics[0].numa)
-    env["HFREDUCE_NVLINK"] = "1" if nvlink else "0"
-    return env
-
-
 def render_nccl(topo: Topology) -> list[Artifact]:
     spec = topo.spec
     out: list[Artifact] = []
@@ -187,17 +170,6 @@ def render_nccl(topo: Topology) -> list[Artifact]:
                     ),
                     "nccl",
                     TOPO_XML,
-                    COMMON,
-                    group,
-                )
-            )
-        if spec.hfreduce.enabled:
-            out.append(
-                Artifact(
-                    f"hfreduce/{pname}/hfreduce.env",
-                    render("hfreduce/hfreduce.env.j2", hdr=hdr, profile=pname, env=hfreduce_env(topo, prof)),
-                    "hfreduce",
-                    HFREDUCE_ENV,
                     COMMON,
                     group,
                 )

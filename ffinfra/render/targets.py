@@ -7,6 +7,7 @@ from collections.abc import Callable
 from ffinfra.render.acceptance import render_acceptance
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.fabric import render_fabric
+from ffinfra.render.hfreduce import render_hfreduce
 from ffinfra.render.hosts import render_hosts
 from ffinfra.render.inventory import render_inventory
 from ffinfra.render.nccl import render_nccl
@@ -22,6 +23,7 @@ RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
     render_acceptance,
     render_slurm,
     render_nccl,
+    render_hfreduce,
     render_ostune,
     render_threefs,
     render_hosts,

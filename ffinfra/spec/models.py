@@ -60,6 +60,11 @@ class CpuSpec(Model):
     cores_per_socket: int = Field(ge=1, le=512, description="physical cores per socket")
     threads_per_core: int = Field(1, ge=1, le=8, description="SMT threads per core")
     numa_nodes: int | None = Field(None, ge=1, le=64, description="NUMA nodes; default one per socket")
+    simd: Literal["generic", "avx", "avx2", "avx512"] | None = Field(
+        None,
+        description="highest SIMD level HFReduce is built for (a ceiling: it never uses more than the CPU has); "
+        "default avx2 on x86 (EPYC Rome/Milan), generic on Arm",
+    )
 
     @property
     def numa(self) -> int:
@@ -470,6 +475,23 @@ class HfreduceSpec(Model):
     gdrcopy_threshold_kib: int = Field(64, ge=0, description="below: GDRCopy; above: cudaMemcpyAsync")
     nvlink: bool | None = Field(None, description="reduce in NVLink pairs first; default: profile has pairs")
     numa_bind: bool = Field(True, description="bind reduce/receive buffers to the IB NIC's NUMA node")
+    threads: int | None = Field(
+        None,
+        ge=0,
+        le=256,
+        description="reduce threads per rank; default: the NIC's NUMA node's cores per GPU there "
+        "(0 on CPU-only nodes: the node's CPUs shared by the job's ranks)",
+    )
+    buffer_mib: int = Field(64, ge=1, le=65536, description="shared memory per rank; larger calls go in pieces")
+    timeout_s: int = Field(300, ge=1, description="a call without progress for this long fails on every rank")
+
+    @model_validator(mode="after")
+    def _buffer_holds_a_chunk(self) -> HfreduceSpec:
+        if self.buffer_mib * 1024 < self.chunk_size_kib:
+            raise ValueError(
+                f"buffer_mib ({self.buffer_mib} MiB) must hold at least one chunk ({self.chunk_size_kib} KiB)"
+            )
+        return self
 
 
 class OsSpec(Model):
@@ -495,7 +517,10 @@ class AcceptanceSpec(Model):
         "PCIe nodes reach far less, e.g. ~4 GB/s on Fire-Flyer 2, paper §IV-D2; calibrate it)",
     )
     hfreduce_gbyte: float | None = Field(
-        None, gt=0, description="HFReduce allreduce, GB/s (paper: 6.3-8.1); no default"
+        None,
+        gt=0,
+        description="HFReduce allreduce busbw across the compute nodes at 64 MiB, GB/s (paper: 6.3-8.1 algbw at 186 "
+        "MiB); no default: reported, not judged",
     )
     storage_read_gbyte_per_client: float | None = Field(
         None, gt=0, description="3FS read per client node, GB/s; default: fraction × the client's IB GB/s"

@@ -17,7 +17,6 @@ from ffinfra.spec.models import (
     ClusterSpec,
     GpuSpec,
     HardwareProfile,
-    NicSpec,
     NvmeSpec,
     ProvisioningSpec,
     SchedulerSpec,
@@ -40,7 +39,6 @@ BARE_METAL = Issue(15, "bare-metal provisioning")
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
 PENDING: dict[type[BaseModel], dict[str, Issue]] = {
     GpuSpec: {"root_ports": HFREDUCE},  # GPUs sharing a PCIe root port share its bandwidth (paper §IV-D3)
-    NicSpec: {"netdev": HFREDUCE},  # the interface HFReduce's TCP transport and IPoIB bind to
     UpgradesSpec: {"max_unavailable": ROLLING},
     ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
 }

@@ -13,6 +13,7 @@ from ffinfra.spec.models import ClusterSpec, HardwareProfile
 from ffinfra.topology.chains import ChainTable, Resize, place_chains, resize, same_shape
 
 if TYPE_CHECKING:  # services.py and threefs.py build on the records below
+    from ffinfra.topology.hfreduce import HfreduceLayout
     from ffinfra.topology.services import Services
     from ffinfra.topology.threefs import ThreeFsLayout
 
@@ -170,6 +171,7 @@ class Topology:
     spec_sha256: str = ""
     reserved: tuple[ReservedPort, ...] = ()  # free leaf ports held for nodes not installed yet, placed
     threefs: ThreeFsLayout | None = None  # 3FS services, ids, addresses, disks (topology/threefs.py)
+    hfreduce: HfreduceLayout | None = None  # HFReduce's builds per profile and their settings (topology/hfreduce.py)
     # The chain table the cluster serves now (the stack's state, or the plan's old side): the chains are resized
     # from it, keeping chain ids and moving few replicas, instead of placed anew.
     base_chains: ChainTable | None = None

@@ -14,6 +14,8 @@ suite.
     slurm_node        the hosts slurm.conf declares (compute role): slurmd
     slurm_client      login hosts: slurm.conf and the client commands, so users submit from there
     bench_tools       compute and storage hosts: what the acceptance suites run
+    hfreduce          compute hosts: HFReduce built once per hardware profile (topology/hfreduce.py decides where
+                      and how), installed on every compute node of the profile, with its hfreduce.env
     threefs_common    every 3FS host: /opt/3fs, admin_cli's config, the FoundationDB cluster file and client
     fdb               3FS's FoundationDB servers (default: the mgmtd hosts)
     threefs_build     the 3FS build host: builds the pinned commit once; the other roles copy its binaries
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 
 from ffinfra.errors import FfinfraError
 from ffinfra.spec.models import ClusterSpec
+from ffinfra.topology.hfreduce import HfreduceLayout
 from ffinfra.topology.model import Host, Subnet
 from ffinfra.topology.threefs import ThreeFsLayout
 
@@ -51,7 +54,10 @@ THREEFS_ROLES = (
     "threefs_bootstrap",
     "threefs_fuse",
 )
-ROLES = ("common", "munge", "opensm", *THREEFS_ROLES, "slurm_controller", "slurm_node", "slurm_client", "bench_tools")
+ROLES = (
+    "common", "munge", "opensm", *THREEFS_ROLES, "slurm_controller", "slurm_node", "slurm_client", "bench_tools",
+    "hfreduce",
+)  # fmt: skip
 SLURM_ROLES = ("slurm_controller", "slurm_node", "slurm_client")
 
 # The Debian packages each role needs. The `common` role installs the union of a host's roles' packages in one
@@ -65,6 +71,8 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     "slurm_node": ("slurmd", "slurm-client"),
     "slurm_client": ("slurm-client",),
     "bench_tools": ("iperf3", "fio", "perftest", "infiniband-diags", "numactl"),
+    # HFReduce is built from source on each profile's build host (cmake, a C++17 compiler, Python's headers)
+    "hfreduce": ("cmake", "g++", "python3-dev"),
     # 3FS's roles need nothing on a simulated fabric (they install files only); see ROLE_REAL_PACKAGES
     **dict.fromkeys(THREEFS_ROLES, ()),
 }
@@ -94,6 +102,8 @@ ROLE_REAL_PACKAGES: dict[str, tuple[str, ...]] = {
     "threefs_storage": (*THREEFS_RUNTIME, "xfsprogs"),
     "threefs_bootstrap": THREEFS_RUNTIME,
     "threefs_fuse": (*THREEFS_RUNTIME, "fuse3"),
+    # its ibverbs transport (rdma-core's headers) and a build venv for nanobind and scikit-build-core
+    "hfreduce": ("libibverbs-dev", "python3-venv", "python3-pip"),
 }  # fmt: skip
 
 
@@ -240,7 +250,11 @@ def threefs_roles(layout: ThreeFsLayout | None) -> dict[str, set[str]]:
 
 
 def decide_services(
-    spec: ClusterSpec, hosts: Iterable[Host], subnets: Iterable[Subnet], threefs: ThreeFsLayout | None = None
+    spec: ClusterSpec,
+    hosts: Iterable[Host],
+    subnets: Iterable[Subnet],
+    threefs: ThreeFsLayout | None = None,
+    hfreduce: HfreduceLayout | None = None,
 ) -> Services:
     hosts = list(hosts)
     subnets = list(subnets)
@@ -268,6 +282,8 @@ def decide_services(
             roles.add("slurm_client")
         if h.role in ("compute", "storage"):
             roles.add("bench_tools")
+        if hfreduce is not None and hfreduce.build_of(h.name) is not None:
+            roles.add("hfreduce")
         ordered = tuple(r for r in ROLES if r in roles)
         for role in ordered:
             if role == "munge":

@@ -61,6 +61,7 @@ def derive_thresholds(topo: Topology) -> list[Threshold]:
                 f"{pct} of the compute node's {client_ib} Gb/s IB (upper bound; calibrate for PCIe nodes)",
             )
         )
+    if topo.hfreduce is not None and len(compute) >= 2:  # busbw of HFReduce's benchmark (accept/allreduce.py)
         out.append(pick("hfreduce_allreduce", "hfreduce_gbyte", None, "GB/s", ""))
     out += [
         pick("fio_read", "fio_read_gbyte", None, "GB/s", ""),

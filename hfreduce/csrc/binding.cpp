@@ -97,6 +97,8 @@ NB_MODULE(_core, m) {
 #endif
     return out;
   });
+  m.def("version", [] { return std::string(HF_VERSION); });
+  m.def("source", [] { return std::string(HF_SOURCE); });
   m.def("cuda", [] {
 #ifdef HF_WITH_CUDA
     return true;

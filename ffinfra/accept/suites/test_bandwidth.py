@@ -1,5 +1,5 @@
 """bandwidth suite: node-to-node bandwidth in pairing rounds that load every leaf uplink, against the pass mark;
-all_reduce_perf busbw where the nodes have GPUs."""
+all_reduce_perf busbw where the nodes have GPUs; HFReduce's allreduce busbw across the compute nodes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from ffinfra.accept import allreduce
 from ffinfra.accept import bandwidth as bw
 from ffinfra.analysis.parsers import ParseError
 from ffinfra.analysis.parsers.nccl_tests import parse_nccl_tests
@@ -128,6 +129,58 @@ def test_nccl_all_reduce(cluster, evidence):
         pytest.fail(f"all_reduce_perf busbw {busbw:.2f} GB/s < {m.threshold:g} GB/s on {', '.join(rep.hosts)}")
 
 
-def test_hfreduce_allreduce(cluster):
-    """HFReduce's own benchmark (arrives with the HFReduce build issue)."""
-    pytest.skip("HFReduce is not built by ffinfra yet: its benchmark joins this suite with the HFReduce issue")
+HFREDUCE_MIB = 64.0
+HFREDUCE_PORT = 29650
+
+
+def test_hfreduce_allreduce(cluster, evidence, say):
+    """HFReduce's benchmark across the compute nodes (a rank per GPU; 2 per CPU-only node), 64 MiB of float32:
+    busbw against the pass mark, every rank's sum right, every rank on the build its hfreduce.env describes."""
+    topo = cluster.topo
+    if topo.hfreduce is None:
+        pytest.skip("hfreduce.enabled is false, or no compute node: HFReduce is not installed")
+    hosts = list(topo.services.slurm_nodes)
+    if len(hosts) < 2:
+        pytest.skip("fewer than two compute nodes: nothing to allreduce between")
+    hosts = hosts[:2] if cluster.ctx.quick else hosts
+    gpus = topo.profile(topo.host_by_name[hosts[0]]).gpus
+    per_node = gpus.count if gpus else 2
+    failed = allreduce.stage(cluster.sh, lambda h, p, b: cluster.remote.put(h, p, b), hosts)
+    if failed:
+        evidence.blame(*failed)
+        pytest.fail("cannot stage the benchmark on " + "; ".join(f"{h}: {e}" for h, e in failed.items()))
+    ranks = len(hosts) * per_node
+    say(f"HFReduce allreduce, {ranks} ranks on {len(hosts)} nodes, {HFREDUCE_MIB:g} MiB")
+    out = allreduce.run_python_impl(
+        cluster.sh, hosts, per_node, "hfreduce", cluster.python, HFREDUCE_PORT, [HFREDUCE_MIB],
+        iters=3 + cluster.repeats, timeout=600,
+    )  # fmt: skip
+    if out.errors:
+        evidence.blame(*out.errors)
+        pytest.fail("HFReduce benchmark failed: " + "; ".join(f"{h}: {e}" for h, e in out.errors.items())[:2000])
+    want = {b.profile: b.env["HFREDUCE_SOURCE"] for b in topo.hfreduce.builds}
+    source = want[topo.host_by_name[hosts[0]].profile_name]
+    strays = {r: lib for r, lib in (out.libraries or {}).items() if lib.get("source") != source}
+    if strays:
+        r, lib = next(iter(strays.items()))
+        pytest.fail(
+            f"{len(strays)} rank(s) did not run the installed HFReduce (source {source}): rank {r} imported "
+            f"{lib.get('file')} (source {lib.get('source') or 'unset'}); is the hfreduce role applied?"
+        )
+    if not out.figures:
+        pytest.fail("the benchmark reported no figure")
+    fig = out.figures[0]
+    m = evidence.measure(
+        "hfreduce_allreduce",
+        f"{ranks} ranks on {len(hosts)} nodes, {fig.mib:g} MiB",
+        fig.busbw,
+        "GB/s",
+        cluster.thresholds.get("hfreduce_allreduce"),
+        algbw=round(fig.algbw, 3),
+        seconds=fig.seconds,
+        hosts=hosts,
+    )
+    if not fig.ok:
+        pytest.fail("HFReduce's sum was wrong on some rank")
+    if m.ok is False:
+        pytest.fail(f"HFReduce busbw {fig.busbw:.2f} GB/s < {m.threshold:g} GB/s on {', '.join(hosts)}")

@@ -22,6 +22,17 @@ def _unavailable(cluster, hosts: list[str]) -> dict[str, str]:
 
 
 def test_ddp_job(cluster, evidence, say):
+    _ddp_job(cluster, evidence, say, hfreduce=False)
+
+
+def test_ddp_job_hfreduce(cluster, evidence, say):
+    """The same job with its gradients summed by HFReduce (the DDP hook, the library the hfreduce role installed)."""
+    if cluster.topo.hfreduce is None:
+        pytest.skip("hfreduce.enabled is false, or no compute node: HFReduce is not installed")
+    _ddp_job(cluster, evidence, say, hfreduce=True)
+
+
+def _ddp_job(cluster, evidence, say, hfreduce: bool):
     topo = cluster.topo
     hosts = list(topo.services.slurm_nodes)
     if len(hosts) < 2:
@@ -30,7 +41,7 @@ def test_ddp_job(cluster, evidence, say):
     nodes = 2 if cluster.ctx.quick else len(hosts)
     per_node = gpus.count if gpus else 1
     iface = topo.spec.network.management_interface or "eth0"
-    backend = "nccl" if gpus else "gloo"
+    backend = "hfreduce" if hfreduce else "nccl" if gpus else "gloo"
     script = training.launcher(cluster.python, iface, backend, 60).encode()
     job = training.SCRIPT.read_bytes()
 

@@ -75,8 +75,11 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) ->
 
 
 def build_info() -> dict[str, Any]:
-    """What this build of HFReduce can do: SIMD levels compiled in and chosen, transports, CUDA."""
+    """What this build of HFReduce is and can do: version, source digest (set by ffinfra's hfreduce role), SIMD
+    levels compiled in and the best this CPU runs, transports, CUDA."""
     return {
+        "version": _core.version(),
+        "source": _core.source(),
         "simd_compiled": list(_core.simd_compiled()),
         "simd_best": _core.simd_best(),
         "transports": list(_core.transports()),
@@ -110,20 +113,22 @@ class Communicator:
 
     @classmethod
     def from_env(cls, settings: Settings | None = None) -> Communicator:
-        """The job's rank and size from RANK and WORLD_SIZE (torchrun, srun wrappers), the root from HFREDUCE_ROOT,
-        else MASTER_ADDR and HFREDUCE_PORT (default: MASTER_PORT + 1)."""
+        """The job's rank and size from RANK and WORLD_SIZE (torchrun), else SLURM_PROCID and SLURM_NTASKS (srun);
+        the root from HFREDUCE_ROOT, else MASTER_ADDR and HFREDUCE_PORT (default: MASTER_PORT + 1)."""
         env = os.environ
-        try:
-            rank, world = int(env["RANK"]), int(env["WORLD_SIZE"])
-        except KeyError as e:
-            raise HFReduceError(f"{e.args[0]} is not set: cannot tell this process's rank") from None
+        rank = env.get("RANK") or env.get("SLURM_PROCID")
+        world = env.get("WORLD_SIZE") or env.get("SLURM_NTASKS")
+        if rank is None or world is None:
+            raise HFReduceError(
+                "neither RANK/WORLD_SIZE nor SLURM_PROCID/SLURM_NTASKS is set: cannot tell this process's rank"
+            )
         root = env.get("HFREDUCE_ROOT")
         if not root:
             if "MASTER_ADDR" not in env:
                 raise HFReduceError("neither HFREDUCE_ROOT nor MASTER_ADDR is set: cannot find rank 0")
             port = env.get("HFREDUCE_PORT") or str(int(env.get("MASTER_PORT", "29500")) + 1)
             root = f"{env['MASTER_ADDR']}:{port}"
-        return cls(rank, world, root, settings)
+        return cls(int(rank), int(world), root, settings)
 
     def allreduce(self, array: Any, dtype: str | None = None) -> Any:
         """Sums `array` over all ranks, in place, and returns it. `dtype` names the format of raw 16-bit data

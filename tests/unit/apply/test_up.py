@@ -179,7 +179,7 @@ def test_a_first_up_runs_every_role_and_records_what_each_installed(lab):
     assert result.ok, result.failure
     assert cluster.playbooks[0]["tags"] is None and cluster.playbooks[0]["limit"] is None
     state = load_state(stack_dir / "state.json")
-    assert set(state.hosts["cn01"].roles) == {"common", "threefs_common", "threefs_fuse", "slurm_node"}
+    assert set(state.hosts["cn01"].roles) == {"common", "threefs_common", "threefs_fuse", "slurm_node", "hfreduce"}
     # no Slurm file on a storage node; its 3FS files (node id 10001 in storage_main_app.toml) are there
     assert set(state.hosts["st01"].roles) == {"common", "threefs_common", "threefs_storage"}
     assert "/opt/3fs/etc/storage_main_app.toml" in state.hosts["st01"].roles["threefs_storage"].files

@@ -709,18 +709,6 @@ CASES: list[Case] = [
     Case("storage-names-without-numbers", "FF-STO-010", W, (("st[01-02]", "sta,stb"),), "nodes:"),
     # ---------------------------------------------------------------- fields the spec sets that nothing uses yet
     Case(
-        "pending-hfreduce-field",
-        "FF-SPEC-002",
-        N,
-        (
-            (
-                "{device: mlx5_0, kind: infiniband, rate_gbps: 200, numa: 0}",
-                "{device: mlx5_0, kind: infiniband, rate_gbps: 200, numa: 0, netdev: ib0}",
-            ),
-        ),
-        "netdev",
-    ),
-    Case(
         "pending-provisioning",
         "FF-SPEC-002",
         N,
@@ -734,14 +722,6 @@ CASES: list[Case] = [
         N,
         (before_acceptance("upgrades: {max_unavailable: 2}\n"),),
         "max_unavailable",
-    ),
-    Case(
-        "pending-nic-netdev",
-        "FF-SPEC-002",
-        N,
-        (("rate_gbps: 200, numa: 0}", "rate_gbps: 200, numa: 0, netdev: ib0}"),),
-        "netdev: ib0",
-        "netdev",
     ),
 ]
 

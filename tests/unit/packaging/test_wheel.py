@@ -1,5 +1,6 @@
-"""An installed ffinfra works outside its checkout: the wheel carries the roles, playbooks, templates and shipped
-stacks (setup.py copies them under ffinfra/_assets/), and ffinfra/assets.py finds them there."""
+"""An installed ffinfra works outside its checkout: the wheel carries the roles, playbooks, templates, HFReduce's
+source and the shipped stacks (setup.py copies them under ffinfra/_assets/), and ffinfra/assets.py finds them
+there."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCES = ("ffinfra", "roles", "playbooks", "templates", "stacks", "pyproject.toml", "setup.py", "README.md")
+SOURCES = (
+    "ffinfra", "roles", "playbooks", "templates", "stacks", "hfreduce", "pyproject.toml", "setup.py", "README.md",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +29,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             for spec in p.glob("*/cluster.yaml"):
                 (src / name / spec.parent.name).mkdir(parents=True)
                 shutil.copy(spec, src / name / spec.parent.name / spec.name)
-        elif p.is_dir():
-            shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif p.is_dir():  # hfreduce/build: a developer's build tree, which setup.py must leave out anyway
+            shutil.copytree(p, src / name, ignore=shutil.ignore_patterns("__pycache__", "build"))
         else:
             shutil.copy(p, src / name)
     out = tmp_path_factory.mktemp("dist")
@@ -49,6 +52,8 @@ def test_the_wheel_carries_roles_playbooks_templates_and_the_shipped_stacks(whee
         "ffinfra/_assets/playbooks/site.yml",
         "ffinfra/_assets/templates/slurm/slurm.conf.j2",
         "ffinfra/_assets/stacks/lab/cluster.yaml",
+        "ffinfra/_assets/hfreduce/csrc/comm.cpp",
+        "ffinfra/_assets/hfreduce/pyproject.toml",
         "ffinfra/accept/suites/pytest.ini",
         "ffinfra/apply/lab/node_boot.sh",
         "ffinfra/apply/callback/ffinfra_events.py",
@@ -56,6 +61,7 @@ def test_the_wheel_carries_roles_playbooks_templates_and_the_shipped_stacks(whee
     ):
         assert needed in names, needed
     assert not any("/secrets/" in n or n.endswith("state.json") for n in names)
+    assert not any(n.startswith("ffinfra/_assets/hfreduce/build/") for n in names)
 
 
 @pytest.mark.slow

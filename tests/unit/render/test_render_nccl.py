@@ -1,4 +1,4 @@
-"""nccl.conf, the NCCL topology XML and hfreduce.env, per GPU hardware profile."""
+"""nccl.conf and the NCCL topology XML, per GPU hardware profile (hfreduce.env: test_render_hfreduce.py)."""
 
 from __future__ import annotations
 
@@ -51,10 +51,9 @@ def test_ff2_nccl_conf(stack):
     }
 
 
-def test_qos_off_means_sl_0_for_nccl_and_hfreduce(edited):
+def test_qos_off_means_sl_0_for_nccl(edited):
     topo = edited("ff2", lambda d: d["qos"].update(enabled=False))
     assert nccl_conf(topo)["NCCL_IB_SL"] == "0"
-    assert env_of(files(topo)[f"hfreduce/{PROFILE}/hfreduce.env"])["HFREDUCE_IB_SL"] == "0"
 
 
 def test_relaxed_ordering_and_adaptive_routing_follow_the_spec(edited):
@@ -104,7 +103,6 @@ def test_the_role_common_installs_them_on_every_host_of_the_profile(stack):
     assert got == {
         (f"nccl/{PROFILE}/nccl.conf", ("common",), group, "/etc/nccl.conf"),
         (f"nccl/{PROFILE}/topo.xml", ("common",), group, "/etc/nccl/topo.xml"),
-        (f"hfreduce/{PROFILE}/hfreduce.env", ("common",), group, "/etc/hfreduce/hfreduce.env"),
     }
 
 
@@ -186,41 +184,6 @@ def test_smt_siblings_follow_the_cores_of_their_numa_node():
 def test_nps4_splits_cores_evenly():
     cpu = CpuSpec(sockets=2, cores_per_socket=64, numa_nodes=8)
     assert [numa_core_range(cpu, n) for n in (0, 7)] == [(0, 15), (112, 127)]
-
-
-# --------------------------------------------------------------------------------------------- hfreduce.env
-
-
-def hfreduce(topo) -> dict[str, str]:
-    return env_of(files(topo)[f"hfreduce/{PROFILE}/hfreduce.env"])
-
-
-def test_ff2_hfreduce_env(stack):
-    assert hfreduce(stack("ff2")) == {
-        "HFREDUCE_IB_HCA": "mlx5_0",
-        "HFREDUCE_IB_SL": "1",
-        "HFREDUCE_CHUNK_SIZE_KIB": "4096",
-        "HFREDUCE_GDRCOPY_THRESHOLD_KIB": "64",
-        "HFREDUCE_NUMA_NODE": "1",
-        "HFREDUCE_NVLINK": "1",
-    }
-
-
-def test_hfreduce_nvlink_and_numa_bind_follow_the_spec(edited):
-    topo = edited("ff2", lambda d: d["hfreduce"].update(nvlink=False, numa_bind=False))
-    env = hfreduce(topo)
-    assert env["HFREDUCE_NVLINK"] == "0"
-    assert "HFREDUCE_NUMA_NODE" not in env
-
-
-def test_hfreduce_nvlink_defaults_to_whether_the_profile_has_pairs(edited):
-    topo = edited("small", lambda d: d["hardware"]["gpu-a100-pcie"]["gpus"].update(nvlink_pairs=[]))
-    assert hfreduce(topo)["HFREDUCE_NVLINK"] == "0"
-
-
-def test_no_hfreduce_env_when_disabled(edited):
-    topo = edited("ff2", lambda d: d["hfreduce"].update(enabled=False))
-    assert not [p for p in files(topo) if p.startswith("hfreduce/")]
 
 
 def test_rendering_twice_gives_identical_text(stack):

@@ -183,8 +183,8 @@ def test_a_simulated_fabric_adds_the_simulator_to_the_sm_hosts_packages_only(tmp
     got = _report(tmp_path, "lab", "ctl01,cn01", ffinfra_fabric_sim=True)
     assert "ibsim-utils" in got["ctl01"]["packages"] and "opensm" in got["ctl01"]["packages"]
     assert "ibsim-utils" not in got["cn01"]["packages"]
-    assert got["cn01"]["packages"] == ["fio", "infiniband-diags", "iperf3", "munge", "numactl", "perftest",
-                                       "slurm-client", "slurmd"]  # fmt: skip
+    assert got["cn01"]["packages"] == ["cmake", "fio", "g++", "infiniband-diags", "iperf3", "munge", "numactl",
+                                       "perftest", "python3-dev", "slurm-client", "slurmd"]  # fmt: skip
 
 
 def test_paths_the_roles_read_from_the_rendered_files(tmp_path: Path) -> None:

@@ -13,7 +13,9 @@ from ffinfra.render.targets import render_all
 
 def test_each_lab_host_runs_the_roles_of_what_it_is(compiled_stack):
     s = compiled_stack("lab").topology.services
-    assert s.of("cn01").roles == ("common", "munge", "threefs_common", "threefs_fuse", "slurm_node", "bench_tools")
+    assert s.of("cn01").roles == (
+        "common", "munge", "threefs_common", "threefs_fuse", "slurm_node", "bench_tools", "hfreduce",
+    )  # fmt: skip
     # no Slurm daemon, so no munge either
     assert s.of("st01").roles == ("common", "threefs_common", "threefs_storage", "bench_tools")
     # the first (here the only) mgmtd host: no management node, so the controller; it builds and bootstraps 3FS
@@ -92,6 +94,7 @@ def test_the_controller_named_in_the_spec_wins(make_stack, stack_text):
     s = compile_stack(make_stack(data)).topology.services
     assert s.slurm_controller == "cn04"
     assert s.of("cn04").roles == (
-        "common", "munge", "threefs_common", "threefs_fuse", "slurm_controller", "slurm_node", "bench_tools"
+        "common", "munge", "threefs_common", "threefs_fuse", "slurm_controller", "slurm_node", "bench_tools",
+        "hfreduce",
     )  # fmt: skip
     assert not s.of("ctl01").runs("slurm_controller")
