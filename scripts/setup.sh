@@ -2,23 +2,28 @@
 # Set up ffinfra on a fresh Debian 12 machine with Python 3.11: a virtualenv in .venv with ffinfra installed.
 #   scripts/setup.sh           Python only (enough for validate / show / build / plan)
 #   scripts/setup.sh --test    also the test dependencies and the Debian packages the tests run for real:
-#                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric)
+#                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric), and
+#                              HFReduce built from hfreduce/ into the venv (cmake, g++, python3-dev from Debian;
+#                              nanobind and scikit-build-core from PyPI)
 #   scripts/setup.sh --lab     also what `ffinfra up` and `ffinfra test` need for the lab stack (implied by --test), as
 #                              root: systemd-container (the nodes boot systemd), openssh-server, slurm-wlm, munge,
 #                              iputils-ping, netcat-openbsd, the fabric simulator (ibsim-utils, opensm,
 #                              infiniband-diags) and the benchmark tools (iperf3, fio, perftest, numactl), all from Debian; ansible-core, pytest-testinfra, paramiko and
 #                              PyTorch 2.13.0 (CPU) into the venv. Install the venv before `ffinfra up`: the lab's
 #                              nodes see it through their overlay root and it must not change while they run
+#   scripts/setup.sh --bench   also Open MPI (openmpi-bin, libopenmpi-dev) for bench/allreduce.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
 want_lab=0
+want_bench=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1; want_lab=1 ;;
     --lab) want_lab=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --bench) want_bench=1; want_lab=1 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -38,10 +43,17 @@ if [ "$want_lab" = 1 ] && [ "$(id -u)" = 0 ]; then
   # Without root the lab cannot run at all (ffinfra up says so), so a non-root --test run skips these.
   # Lab nodes see the host's packages through their overlay root and have no network of their own, so every
   # package a role installs must already be here.
+  # cmake, g++, python3-dev: HFReduce is built from source, into the venv and by the hfreduce role on the nodes
   for pkg in systemd-container openssh-server slurm-wlm munge iputils-ping netcat-openbsd ibsim-utils opensm \
-             infiniband-diags iperf3 fio perftest numactl; do
+             infiniband-diags iperf3 fio perftest numactl cmake g++ python3-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg")
   done
+fi
+if [ "$want_test" = 1 ]; then
+  for pkg in cmake g++ python3-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg"); done
+fi
+if [ "$want_bench" = 1 ]; then
+  for pkg in openmpi-bin libopenmpi-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg"); done
 fi
 if ! "$PY" -m venv --help >/dev/null 2>&1; then debs+=("python3-venv"); fi
 if [ ${#debs[@]} -gt 0 ]; then
@@ -72,5 +84,16 @@ else
 fi
 if [ "$want_lab" = 1 ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[apply,accept,lab]'
+fi
+if [ "$want_test" = 1 ] || [ "$want_lab" = 1 ]; then
+  # HFReduce from source with this venv's nanobind and scikit-build-core (the lab's hfreduce role builds it the
+  # same way on the nodes), named by its source digest; skipped when the venv has that build already, so a lab
+  # running on this venv is not disturbed
+  src=$(.venv/bin/python -c 'from ffinfra import assets; from ffinfra.topology.hfreduce import read_source; print(read_source(assets.asset_dir("hfreduce")).short)')
+  have=$(.venv/bin/python -c 'import hfreduce; print(hfreduce.build_info()["source"])' 2>/dev/null || true)
+  if [ "$src" != "$have" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --no-build-isolation \
+      -C cmake.define.HFREDUCE_SOURCE="$src" ./hfreduce
+  fi
 fi
 echo "setup.sh: ready (.venv/bin/ffinfra)"

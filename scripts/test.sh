@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-.venv/bin/ruff check ffinfra tests bench
+.venv/bin/ruff check ffinfra tests bench hfreduce/src
 set +e
 # As root every dependency is installed above, so no test may skip (tests/conftest.py fails the run if one does).
 if [ "$(id -u)" = 0 ]; then export FFINFRA_NO_SKIPS=1; fi

@@ -73,12 +73,9 @@ def main() -> None:
     except hfreduce.HFReduceError as e:
         print(json.dumps({"rank": rank, "error": str(e)}), flush=True)
         return
-    print(
-        json.dumps(
-            {"rank": rank, "ready": True, "pid": os.getpid(), "node": comm.node_index, "local_rank": comm.local_rank}
-        ),
-        flush=True,
-    )
+    ready = {"rank": rank, "ready": True, "pid": os.getpid(), "node": comm.node_index, "local_rank": comm.local_rank}
+    ready.update(simd=comm.simd, single_copy=comm.single_copy, threads=comm.threads)
+    print(json.dumps(ready), flush=True)
     nodes = comm.nodes
     for i, case in enumerate(job["cases"]):
         if job.get("die_rank") == rank and job.get("die_case") == i:

@@ -46,6 +46,16 @@ def test_sum_matches_numpy_on_every_rank(nodes, per_node):
     assert_all_correct(job, len(cs))
 
 
+@pytest.mark.parametrize(("nodes", "per_node"), [(1, 3), (3, 2), (2, 4)], ids=["1x3", "3x2", "2x4"])
+def test_copying_through_shared_memory_gives_the_same_sums(nodes, per_node):
+    """HFREDUCE_SINGLE_COPY=0, or a host that forbids reading another process's memory: the inputs are copied into
+    shared memory first instead of read in place."""
+    cs = cases(EDGE_COUNTS, seed=7000 + nodes)
+    job = run_job(nodes, per_node, {"cases": cs, "settings": {**SMALL, "single_copy": False}}, timeout=180)
+    assert {x["single_copy"] for r in range(nodes * per_node) for x in job.lines(r) if x.get("ready")} == {False}
+    assert_all_correct(job, len(cs))
+
+
 def test_fuzzed_sizes():
     """Random sizes from a seed printed on failure (HFREDUCE_FUZZ_SEED replays one)."""
     seed = int(os.environ.get("HFREDUCE_FUZZ_SEED", random.randrange(1 << 30)))

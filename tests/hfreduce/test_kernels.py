@@ -1,10 +1,12 @@
 """The CPU reduce kernel, at every SIMD level this build compiled and this CPU runs, against NumPy: bit-exact,
-since the kernel sums inputs in order in float32 and rounds once to the output type."""
+since the kernel sums inputs in order in float32 and rounds once to the output type. Levels above this CPU's are
+compiled (the build has them) but cannot run here; the library never picks them (test_levels_above_the_cpu...)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from hf_jobs import run_job
 from hf_worker import from_bf16_bits, to_bf16_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,11 +16,8 @@ from hfreduce import _core
 
 LEVELS = ["generic", "avx", "avx2", "avx512"]
 DTYPES = ["float32", "float16", "bfloat16"]
-
-
-def runnable(level: str) -> bool:
-    info = hfreduce.build_info()
-    return level in info["simd_compiled"] and LEVELS.index(level) <= LEVELS.index(info["simd_best"])
+INFO = hfreduce.build_info()
+RUNNABLE = [lv for lv in INFO["simd_compiled"] if LEVELS.index(lv) <= LEVELS.index(INFO["simd_best"])]
 
 
 def reference(inputs: list[np.ndarray], dtype: str) -> np.ndarray:
@@ -48,11 +47,25 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.tobytes() == b.tobytes()
 
 
-@pytest.mark.parametrize("level", LEVELS)
+def test_the_build_has_every_level_and_this_cpu_runs_at_least_avx():
+    assert INFO["simd_compiled"] == LEVELS  # x86-64, no HFREDUCE_SIMD_MAX: all of them
+    assert "avx" in RUNNABLE, INFO
+
+
+def chosen_level(ceiling: str) -> str:
+    job = run_job(1, 1, {"cases": [], "settings": {"simd": ceiling}}, timeout=60)
+    return next(x for x in job.lines(0) if x.get("ready"))["simd"]
+
+
+def test_levels_above_the_cpu_are_never_chosen():
+    """HFREDUCE_SIMD is a ceiling: the level used is the lower of it and what this CPU runs."""
+    assert chosen_level("avx512") == INFO["simd_best"]
+    assert chosen_level("generic") == "generic"
+
+
+@pytest.mark.parametrize("level", RUNNABLE)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kernel_matches_numpy_bit_for_bit(level, dtype):
-    if not runnable(level):
-        pytest.skip(f"this CPU or build does not run {level} (build: {hfreduce.build_info()})")
     for k in (1, 2, 3, 8):
         for n in (0, 1, 7, 15, 16, 17, 63, 64, 65, 1023, 4096 + 5, 100_003):
             xs = inputs_for(dtype, k, n, seed=n * 10 + k)
@@ -61,10 +74,8 @@ def test_kernel_matches_numpy_bit_for_bit(level, dtype):
             assert same_bits(out, reference(xs, dtype)), (k, n)
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", RUNNABLE)
 def test_unaligned_buffers_and_in_place_accumulation(level):
-    if not runnable(level):
-        pytest.skip(f"this CPU or build does not run {level}")
     base = np.random.default_rng(1).uniform(-1, 1, 10_001).astype(np.float32)
     other = np.random.default_rng(2).uniform(-1, 1, 10_001).astype(np.float32)
     a, b = base[1:9_998], other[3:10_000]  # 4 and 12 bytes off any vector boundary
