@@ -3,8 +3,8 @@
 #   scripts/setup.sh           Python only (enough for validate / show / build / plan)
 #   scripts/setup.sh --test    also the test dependencies and the Debian packages the tests run for real:
 #                              ibsim-utils, opensm, infiniband-diags, ibutils (simulated InfiniBand fabric), and
-#                              HFReduce built from hfreduce/ into the venv (cmake, g++, python3-dev from Debian;
-#                              nanobind and scikit-build-core from PyPI)
+#                              HFReduce built from hfreduce/ into the venv (cmake, g++, python3-dev and, for its
+#                              ibverbs transport, libibverbs-dev from Debian; nanobind and scikit-build-core from PyPI)
 #   scripts/setup.sh --lab     also what `ffinfra up` and `ffinfra test` need for the lab stack (implied by --test), as
 #                              root: systemd-container (the nodes boot systemd), openssh-server, slurm-wlm, munge,
 #                              iputils-ping, netcat-openbsd, the fabric simulator (ibsim-utils, opensm,
@@ -50,7 +50,8 @@ if [ "$want_lab" = 1 ] && [ "$(id -u)" = 0 ]; then
   done
 fi
 if [ "$want_test" = 1 ]; then
-  for pkg in cmake g++ python3-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg"); done
+  # libibverbs-dev: HFReduce's ibverbs transport is compiled for the tests (no RDMA device here runs it)
+  for pkg in cmake g++ python3-dev libibverbs-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg"); done
 fi
 if [ "$want_bench" = 1 ]; then
   for pkg in openmpi-bin libopenmpi-dev; do dpkg -s "$pkg" >/dev/null 2>&1 || debs+=("$pkg"); done

@@ -58,7 +58,11 @@ NB_MODULE(_core, m) {
       .def_rw("ifname", &Config::ifname)
       .def_rw("bind_ip", &Config::bind_ip)
       .def_rw("socket_buffer_bytes", &Config::socket_buffer_bytes)
-      .def_rw("single_copy", &Config::single_copy);
+      .def_rw("single_copy", &Config::single_copy)
+      .def_rw("transport", &Config::transport)
+      .def_rw("ib_hca", &Config::ib_hca)
+      .def_rw("ib_sl", &Config::ib_sl)
+      .def_rw("ib_gid_index", &Config::ib_gid_index);
 
   nb::class_<Communicator>(m, "Communicator")
       .def(nb::init<const Config&>(), nb::call_guard<nb::gil_scoped_release>())

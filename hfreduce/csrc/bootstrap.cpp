@@ -13,11 +13,12 @@ namespace hfreduce {
 namespace {
 
 constexpr std::uint32_t kMagic = 0x48465244;  // "HFRD"
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;
 
 struct Hello {  // rank → root
   std::uint32_t magic, version;
   std::int32_t rank, world, pid, port;
+  std::uint32_t caps, pad;
   char ip[16];
   char node[64];
 };
@@ -42,6 +43,7 @@ Hello hello_of(const BootstrapArgs& a, const std::string& ip) {
   h.world = a.world;
   h.pid = static_cast<std::int32_t>(::getpid());
   h.port = a.my_listen.port;
+  h.caps = a.caps;
   put(h.ip, ip);
   put(h.node, a.node);
   return h;
@@ -57,7 +59,7 @@ JobTable table_of(std::uint64_t job_id, const std::vector<Hello>& hellos) {
   t.job_id = job_id;
   std::map<std::string, int> node_index;
   for (const Hello& h : hellos) {
-    Peer p{h.rank, std::string(h.node, strnlen(h.node, sizeof h.node)), {std::string(h.ip), h.port}, h.pid};
+    Peer p{h.rank, std::string(h.node, strnlen(h.node, sizeof h.node)), {std::string(h.ip), h.port}, h.pid, h.caps};
     auto it = node_index.find(p.node);
     if (it == node_index.end()) {
       it = node_index.emplace(p.node, static_cast<int>(t.nodes.size())).first;

@@ -18,7 +18,10 @@ struct Peer {
   std::string node;   // node name
   Endpoint listen;    // its data-plane listening socket
   int pid = 0;
+  std::uint32_t caps = 0;  // kCapIbverbs: this rank could use the ibverbs transport
 };
+
+constexpr std::uint32_t kCapIbverbs = 1;
 
 struct NodeInfo {
   std::string name;
@@ -39,6 +42,7 @@ struct BootstrapArgs {
   Endpoint root;         // rank 0 listens here
   std::string node;      // this rank's node name
   Endpoint my_listen;    // this rank's data socket
+  std::uint32_t caps = 0;
   Deadline deadline;
 };
 

@@ -10,6 +10,9 @@
 
 #include "error.hpp"
 #include "tcp_tree.hpp"
+#ifdef HF_WITH_IBVERBS
+#include "ib_tree.hpp"
+#endif
 
 namespace hfreduce {
 
@@ -55,6 +58,11 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
   if (c.world < 1 || c.rank < 0 || c.rank >= c.world) fail("rank ", c.rank, " is not in a job of ", c.world, " ranks");
   if (c.chunk_bytes < 4096) fail("chunk size ", c.chunk_bytes, " bytes is below the 4 KiB minimum");
   if (c.buffer_bytes < c.chunk_bytes) fail("buffer size must be at least the chunk size");
+  if (c.transport != "auto" && c.transport != "tcp" && c.transport != "ibverbs")
+    fail("unknown transport '", c.transport, "' (HFREDUCE_TRANSPORT): auto, tcp or ibverbs");
+#ifndef HF_WITH_IBVERBS
+  if (c.transport == "ibverbs") fail("this build of HFReduce has no ibverbs transport (built without rdma-core)");
+#endif
   simd_ = choose_simd(c.simd);
   const Deadline deadline = Deadline::in(c.timeout_s);
   const std::string node = c.node.empty() ? hostname() : c.node;
@@ -69,6 +77,9 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
   b.node = node;
   b.my_listen = listen_at;
   b.deadline = deadline;
+#ifdef HF_WITH_IBVERBS
+  if (c.transport != "tcp" && ib_device_present(c.ib_hca)) b.caps |= kCapIbverbs;
+#endif
   std::string toward_root;
   table_ = bootstrap(b, &toward_root);
   node_ = table_.node_of(c.rank);
@@ -95,8 +106,27 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
     seg_ = std::make_unique<Segment>(s, mine.ranks.data());
     single_copy_ = c.single_copy && probe_single_copy();
   }
-  if (local_rank_ == 0 && table_.nodes.size() > 1)
-    inter_ = tcp_trees(table_, node_, listen, deadline, c.socket_buffer_bytes);
+  if (local_rank_ == 0 && table_.nodes.size() > 1) {
+    // every leader decides the same from the table: RDMA only if all of them have it
+    std::string without;
+    for (const NodeInfo& n : table_.nodes)
+      if (!(table_.peers[static_cast<std::size_t>(n.ranks.front())].caps & kCapIbverbs))
+        without += cat(without.empty() ? "" : ", ", n.name);
+    if (c.transport == "ibverbs" && !without.empty())
+      fail("HFREDUCE_TRANSPORT=ibverbs, but these nodes have no active RDMA port", c.ib_hca.empty() ? "" : " on ",
+           c.ib_hca, ": ", without);
+#ifdef HF_WITH_IBVERBS
+    if (without.empty() && c.transport != "tcp") {
+      IbOptions o;
+      o.hca = c.ib_hca;
+      o.sl = c.ib_sl;
+      o.gid_index = c.ib_gid_index;
+      o.chunk_bytes = c.chunk_bytes;
+      inter_ = ib_trees(table_, node_, listen, deadline, o);
+    }
+#endif
+    if (!inter_) inter_ = tcp_trees(table_, node_, listen, deadline, c.socket_buffer_bytes);
+  }
 }
 
 Communicator::~Communicator() = default;

@@ -32,7 +32,11 @@ struct Config {
   std::string ifname;                   // bind the data socket to this interface's address
   std::string bind_ip;                  // ... or to this address
   int socket_buffer_bytes = 0;
-  bool single_copy = true;              // read the node's other ranks' buffers directly (process_vm_readv)          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
+  bool single_copy = true;              // read the node's other ranks' buffers directly (process_vm_readv)
+  std::string transport = "auto";       // between nodes: auto (ibverbs where every leader has RDMA), tcp, ibverbs
+  std::string ib_hca;                   // the RDMA device (first of a comma list); "" = the first
+  int ib_sl = 0;                        // the service level of HFReduce's traffic
+  int ib_gid_index = 0;                 // RoCE: the GID to address by          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
 };
 
 class Communicator {

@@ -8,23 +8,16 @@
 #include <sys/uio.h>
 
 #include "error.hpp"
+#include "edges.hpp"
 #include "tree.hpp"
 
 namespace hfreduce {
 
 namespace {
 
-constexpr std::uint32_t kHelloMagic = 0x48465443;  // "HFTC"
 constexpr int kSlots = 4;  // chunks a parent buffers per child: enough to keep the child sending while it reduces
 
 enum Kind : std::uint32_t { kOp = 1, kData = 2, kAbort = 3 };
-
-struct Hello {
-  std::uint32_t magic;
-  std::int32_t tree, node;
-  std::uint32_t pad;
-  std::uint64_t job;
-};
 
 struct Frame {
   std::uint32_t kind, len;
@@ -154,49 +147,23 @@ class TcpTrees final : public InterNode {
 
 TcpTrees::TcpTrees(const JobTable& table, int my_node, Socket& listen, Deadline deadline, int sockbuf)
     : table_(table), me_(my_node) {
-  const int n = static_cast<int>(table.nodes.size());
-  int expected_children = 0;
-  for (int t = 0; t < 2; ++t) {
-    trees_[t].links = tree_links(t, n, my_node);
-    expected_children += static_cast<int>(trees_[t].links.children.size());
-  }
-  // Connect up first: every leader listened before the bootstrap, so these complete without the parent's help.
-  for (int t = 0; t < 2; ++t) {
-    const int p = trees_[t].links.parent;
-    if (p < 0) continue;
+  TreeEdges te = connect_tree_edges(table, my_node, listen, deadline);
+  for (int t = 0; t < 2; ++t) trees_[t].links = te.links[t];
+  for (Edge& e : te.edges) {  // parents first, then children in summation order (edges.hpp)
     auto l = std::make_unique<Link>();
-    l->peer = p;
-    l->tree = t;
-    l->is_up = true;
-    l->who = table.describe_node(p);
-    l->sock = connect_to(table.nodes[static_cast<std::size_t>(p)].leader, deadline, l->who);
+    l->peer = e.peer;
+    l->tree = e.tree;
+    l->is_up = e.is_up;
+    l->who = e.who;
+    l->sock = std::move(e.sock);
     tune_stream(l->sock.fd(), sockbuf);
-    Hello h{kHelloMagic, t, my_node, 0, table.job_id};
-    send_all(l->sock.fd(), &h, sizeof h, deadline, l->who);
-    trees_[t].up = l.get();
+    set_nonblocking(l->sock.fd(), true);
+    if (l->is_up)
+      trees_[l->tree].up = l.get();
+    else
+      trees_[l->tree].down.push_back(l.get());
     links_.push_back(std::move(l));
   }
-  for (int i = 0; i < expected_children; ++i) {
-    Socket s = accept_one(listen.fd(), deadline, "this node's children in the allreduce trees");
-    Hello h{};
-    recv_all(s.fd(), &h, sizeof h, deadline, "a child node");
-    if (h.magic != kHelloMagic || h.job != table.job_id || h.tree < 0 || h.tree > 1)
-      fail("a connection to this node's HFReduce port is not from this job");
-    TreeState& t = trees_[h.tree];
-    if (std::find(t.links.children.begin(), t.links.children.end(), h.node) == t.links.children.end())
-      fail(table.describe_node(h.node), " connected as a child in tree ", h.tree, " but it is not one");
-    auto l = std::make_unique<Link>();
-    l->peer = h.node;
-    l->tree = h.tree;
-    l->who = table.describe_node(h.node);
-    l->sock = std::move(s);
-    tune_stream(l->sock.fd(), sockbuf);
-    t.down.push_back(l.get());
-    links_.push_back(std::move(l));
-  }
-  for (auto& t : trees_)  // children in a fixed order: the order of their contributions in the sum
-    std::sort(t.down.begin(), t.down.end(), [](const Link* a, const Link* b) { return a->peer < b->peer; });
-  for (auto& l : links_) set_nonblocking(l->sock.fd(), true);
 }
 
 void TcpTrees::start_frames(TreeState& t) {

@@ -74,7 +74,7 @@ def main() -> None:
         print(json.dumps({"rank": rank, "error": str(e)}), flush=True)
         return
     ready = {"rank": rank, "ready": True, "pid": os.getpid(), "node": comm.node_index, "local_rank": comm.local_rank}
-    ready.update(simd=comm.simd, single_copy=comm.single_copy, threads=comm.threads)
+    ready.update(simd=comm.simd, single_copy=comm.single_copy, threads=comm.threads, transport=comm.transport)
     print(json.dumps(ready), flush=True)
     nodes = comm.nodes
     for i, case in enumerate(job["cases"]):

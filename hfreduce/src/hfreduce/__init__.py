@@ -36,6 +36,10 @@ class Settings:
     ifname: str = ""
     socket_buffer_kib: int = 0  # 0: the kernel's autotuning (net.ipv4.tcp_rmem/wmem)
     single_copy: bool = True  # read the node's other ranks' buffers directly; False: copy through shared memory
+    transport: str = "auto"  # between nodes: auto (ibverbs where every node leader has RDMA), tcp, ibverbs
+    ib_hca: str = ""  # the RDMA device (first of a comma list); "" = the first
+    ib_sl: int = 0  # the service level of HFReduce's traffic class
+    ib_gid_index: int = 0  # RoCE: the GID to address by
     node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
 
 
@@ -49,6 +53,10 @@ ENV_VARS = {
     "ifname": "HFREDUCE_SOCKET_IFNAME",
     "socket_buffer_kib": "HFREDUCE_SOCKET_BUFFER_KIB",
     "single_copy": "HFREDUCE_SINGLE_COPY",
+    "transport": "HFREDUCE_TRANSPORT",
+    "ib_hca": "HFREDUCE_IB_HCA",
+    "ib_sl": "HFREDUCE_IB_SL",
+    "ib_gid_index": "HFREDUCE_IB_GID_INDEX",
     "node": "HFREDUCE_NODE",
 }
 
@@ -108,6 +116,10 @@ class Communicator:
         c.ifname = s.ifname
         c.socket_buffer_bytes = s.socket_buffer_kib * 1024
         c.single_copy = s.single_copy
+        c.transport = s.transport
+        c.ib_hca = s.ib_hca
+        c.ib_sl = s.ib_sl
+        c.ib_gid_index = s.ib_gid_index
         self.settings = s
         self._comm = _core.Communicator(c)
 
