@@ -15,7 +15,6 @@ from pydantic import BaseModel
 
 from ffinfra.spec.models import (
     ClusterSpec,
-    GpuSpec,
     HardwareProfile,
     NvmeSpec,
     ProvisioningSpec,
@@ -31,14 +30,12 @@ class Issue:
     brings: str  # what ffinfra gains with it
 
 
-HFREDUCE = Issue(13, "HFReduce")
 ROLLING = Issue(14, "rolling upgrades")
 BARE_METAL = Issue(15, "bare-metal provisioning")
 
 
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
 PENDING: dict[type[BaseModel], dict[str, Issue]] = {
-    GpuSpec: {"root_ports": HFREDUCE},  # GPUs sharing a PCIe root port share its bandwidth (paper §IV-D3)
     UpgradesSpec: {"max_unavailable": ROLLING},
     ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
 }

@@ -113,6 +113,8 @@ def profile_env(spec: ClusterSpec, prof: HardwareProfile, source: Source, prefix
         nvlink = hf.nvlink if hf.nvlink is not None else bool(gpus.nvlink_pairs)
         env["HFREDUCE_GDRCOPY_THRESHOLD_KIB"] = str(hf.gdrcopy_threshold_kib)
         env["HFREDUCE_NVLINK"] = "1" if nvlink else "0"
+        if gpus.root_ports:  # GPUs behind one PCIe root port copy to the host in turn (paper §IV-D3)
+            env["HFREDUCE_ROOT_PORTS"] = ",".join(str(p) for p in gpus.root_ports)
     return env
 
 

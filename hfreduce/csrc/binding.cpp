@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "comm.hpp"
+#include "gpu.hpp"
 #include "error.hpp"
 #include "kernels.hpp"
 #include "pool.hpp"
@@ -19,6 +20,7 @@ using namespace hfreduce;
 namespace {
 
 using Array = nb::ndarray<nb::c_contig, nb::device::cpu>;
+using AnyArray = nb::ndarray<nb::c_contig>;  // host or GPU memory (DLPack: NumPy, torch)
 using ReadArray = nb::ndarray<nb::ro, nb::c_contig, nb::device::cpu>;
 
 // The element type: the array's own (float32, float16, bfloat16), or `as` for a 2-byte array holding float16 or
@@ -62,18 +64,24 @@ NB_MODULE(_core, m) {
       .def_rw("transport", &Config::transport)
       .def_rw("ib_hca", &Config::ib_hca)
       .def_rw("ib_sl", &Config::ib_sl)
-      .def_rw("ib_gid_index", &Config::ib_gid_index);
+      .def_rw("ib_gid_index", &Config::ib_gid_index)
+      .def_rw("root_ports", &Config::root_ports);
 
   nb::class_<Communicator>(m, "Communicator")
       .def(nb::init<const Config&>(), nb::call_guard<nb::gil_scoped_release>())
       .def(
           "allreduce",
-          [](Communicator& c, Array a, const std::string& as) {
+          [](Communicator& c, AnyArray a, const std::string& as) {
             const DType d = dtype_of(a.dtype(), as);
+            int device = -1;
+            if (a.device_type() == nb::device::cuda::value)
+              device = a.device_id();
+            else if (a.device_type() != nb::device::cpu::value && a.device_type() != nb::device::cuda_host::value)
+              fail("HFReduce sums buffers in host memory or on CUDA GPUs");
             void* p = a.data();
             const std::size_t n = a.size();
             nb::gil_scoped_release unlocked;
-            c.allreduce(p, n, d);
+            c.allreduce(p, n, d, device);
           },
           nb::arg("array"), nb::arg("dtype") = "")
       .def_prop_ro("rank", &Communicator::rank)
@@ -103,13 +111,7 @@ NB_MODULE(_core, m) {
   });
   m.def("version", [] { return std::string(HF_VERSION); });
   m.def("source", [] { return std::string(HF_SOURCE); });
-  m.def("cuda", [] {
-#ifdef HF_WITH_CUDA
-    return true;
-#else
-    return false;
-#endif
-  });
+  m.def("cuda", [] { return gpu::built(); });
 
   // out = sum(inputs), on `threads` threads: the kernel alone, for tests and the benchmark
   m.def(

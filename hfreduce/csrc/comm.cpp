@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "error.hpp"
+#include "gpu.hpp"
 #include "tcp_tree.hpp"
 #ifdef HF_WITH_IBVERBS
 #include "ib_tree.hpp"
@@ -129,7 +130,7 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
   }
 }
 
-Communicator::~Communicator() = default;
+Communicator::~Communicator() { gpu::free_pinned(staging_); }
 
 // Single-copy mode needs every rank of the node to read every other's memory (same user, and no ptrace
 // restriction or seccomp filter against process_vm_readv). All ranks decide the same way, after a barrier.
@@ -159,16 +160,18 @@ void Communicator::failed(const Error& e, bool attributed) {
   throw Error(msg);
 }
 
-void Communicator::allreduce(void* data, std::size_t count, DType dtype) {
+void Communicator::allreduce(void* data, std::size_t count, DType dtype, int device) {
   if (!broken_.empty()) fail("this communicator failed earlier: ", broken_);
+  if (device >= 0 && !gpu::built()) fail("this build of HFReduce has no GPU path (built without CUDA)");
   const std::size_t es = dtype_size(dtype);
-  const std::size_t per_piece = seg_ ? seg_->capacity() / es : count;
+  // GPU buffers go through host memory of the buffer's size: shared memory, or a pinned staging buffer
+  const std::size_t per_piece = seg_ ? seg_->capacity() / es : device >= 0 ? cfg_.buffer_bytes / es : count;
   char* p = static_cast<char*>(data);
   try {
     std::size_t done = 0;
     do {  // also for count == 0: every rank makes the same calls, so the sequence numbers stay in step
       const std::size_t n = std::min(per_piece, count - done);
-      piece(p + done * es, n, dtype);
+      piece(p + done * es, n, dtype, device);
       done += n;
     } while (done < count);
   } catch (const RemoteError& e) {
@@ -178,7 +181,7 @@ void Communicator::allreduce(void* data, std::size_t count, DType dtype) {
   }
 }
 
-void Communicator::piece(char* data, std::size_t count, DType dtype) {
+void Communicator::piece(char* data, std::size_t count, DType dtype, int device) {
   const std::uint64_t seq = ++seq_;
   const std::size_t es = dtype_size(dtype);
   const std::size_t bytes = count * es;
@@ -192,17 +195,35 @@ void Communicator::piece(char* data, std::size_t count, DType dtype) {
     };
     inter_->allreduce(op);
   };
-  if (!seg_) {  // one rank on this node: straight between nodes, in the caller's buffer
-    between_nodes(data);
+  if (!seg_) {  // one rank on this node: straight between nodes, in the caller's buffer (or a host copy of it)
+    if (device < 0) return between_nodes(data);
+    if (staging_ == nullptr) staging_ = gpu::alloc_pinned(cfg_.buffer_bytes);
+    char* host = static_cast<char*>(staging_);
+    gpu::to_host(host, data, bytes, device);
+    between_nodes(host);
+    gpu::to_device(data, host, bytes, device);
     return;
   }
   constexpr std::size_t kCopyAlign = 4096;
   RankSlot& me = seg_->me();
-  me.call = {seq, count, static_cast<std::uint32_t>(dtype), 0, reinterpret_cast<std::uint64_t>(data)};
-  if (!single_copy_)
+  // Where this rank's input is: read in place by the others (single-copy), or in its slot (copied; always for a
+  // GPU buffer, whose D2H copy lands there).
+  const bool in_place = single_copy_ && device < 0;
+  me.call = {seq, count, static_cast<std::uint32_t>(dtype), device,
+             in_place ? reinterpret_cast<std::uint64_t>(data) : 0};
+  if (device >= 0) {
+    if (!slots_pinned_) {
+      gpu::pin(seg_->slot(0), seg_->capacity() * static_cast<std::size_t>(local_size_ + 1));  // slots and result
+      slots_pinned_ = true;
+    }
+    wait_for_root_port(device, seq);
+    gpu::to_host(seg_->slot(local_rank_), data, bytes, device);
+    me.copied.store(seq);
+  } else if (!in_place) {
     pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
       std::memcpy(seg_->slot(local_rank_) + b, data + b, e - b);
     });
+  }
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
   const SegmentHeader& h = seg_->header();
   for (int i = 0; i < local_size_; ++i) {
@@ -215,50 +236,68 @@ void Communicator::piece(char* data, std::size_t count, DType dtype) {
   // each local rank sums its own slice of every rank's buffer
   const std::size_t lo = count * static_cast<std::size_t>(local_rank_) / static_cast<std::size_t>(local_size_);
   const std::size_t hi = count * static_cast<std::size_t>(local_rank_ + 1) / static_cast<std::size_t>(local_size_);
-  if (single_copy_)
-    reduce_slice_read(data, lo, hi, dtype);
-  else
-    reduce_slice_copied(lo, hi, dtype);
+  reduce_slice(data, lo, hi, dtype);
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to finish their part of the reduce");
   if (local_rank_ == 0) between_nodes(seg_->result());
   seg_->barrier(cfg_.timeout_s, "waiting for this node's leader to finish between nodes");
-  pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
-    std::memcpy(data + b, seg_->result() + b, e - b);
-  });
+  if (device >= 0) {
+    gpu::to_device(data, seg_->result(), bytes, device);
+  } else {
+    pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
+      std::memcpy(data + b, seg_->result() + b, e - b);
+    });
+  }
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy the result out");
 }
 
-void Communicator::reduce_slice_copied(std::size_t lo, std::size_t hi, DType dtype) {
-  const std::size_t es = dtype_size(dtype);
-  constexpr std::size_t kReduceAlign = 1024;  // elements: whole cache lines and vectors per thread
-  pool_->split(hi - lo, kReduceAlign, [&](std::size_t b, std::size_t e) {
-    const void* in[kMaxLocalRanks];
-    for (int i = 0; i < local_size_; ++i) in[i] = seg_->slot(i) + (lo + b) * es;
-    reduce(simd_, dtype, seg_->result() + (lo + b) * es, in, local_size_, e - b);
-  });
+// GPUs behind one PCIe root port share its ~37 GB/s (paper §IV-D3): of the node's ranks whose GPUs share a port,
+// the lower local rank copies first. A rank only ever waits for lower ones, so nobody waits in a circle.
+void Communicator::wait_for_root_port(int device, std::uint64_t seq) {
+  const auto& ports = cfg_.root_ports;
+  if (ports.empty() || device >= static_cast<int>(ports.size())) return;
+  const SegmentHeader& h = seg_->header();
+  const Deadline deadline = Deadline::in(cfg_.timeout_s);
+  for (int j = 0; j < local_rank_; ++j) {
+    for (;;) {
+      const CallInfo& other = h.ranks[j].call;
+      const int d = other.seq == seq ? other.device : -1;
+      if (other.seq == seq && (d < 0 || d >= static_cast<int>(ports.size()) || ports[d] != ports[device])) break;
+      if (h.ranks[j].copied.load() >= seq) break;
+      seg_->throw_if_aborted();
+      if (deadline.passed())
+        fail("timed out after ", cfg_.timeout_s, " s waiting for rank ", h.ranks[j].global_rank,
+             " to finish its GPU copy (its GPU shares a PCIe root port with GPU ", device, ")");
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
 }
 
-// The slice is summed block by block: the other ranks' part of a block is read straight from their memory into a
-// small buffer that stays in cache, so each input crosses memory once instead of being copied in first.
-void Communicator::reduce_slice_read(const char* data, std::size_t lo, std::size_t hi, DType dtype) {
+// The slice is summed block by block. An input in its rank's slot is read there; one left in place (single-copy)
+// is read straight from its rank's memory into a small buffer that stays in cache, so it crosses memory once.
+void Communicator::reduce_slice(const char* data, std::size_t lo, std::size_t hi, DType dtype) {
   const std::size_t es = dtype_size(dtype);
   const std::size_t block = (128u << 10) / es;  // elements per block
   const SegmentHeader& h = seg_->header();
   pool_->split(hi - lo, block, [&](std::size_t b, std::size_t e) {
+    // sized once: `in` points into it
     std::vector<char> scratch(static_cast<std::size_t>(local_size_ - 1) * block * es);
     const void* in[kMaxLocalRanks];
     for (std::size_t x = lo + b; x < lo + e; x += block) {
       const std::size_t n = std::min(block, lo + e - x);
-      for (int i = 0, k = 0; i < local_size_; ++i) {
-        if (i == local_rank_) {
+      std::size_t used = 0;
+      for (int i = 0; i < local_size_; ++i) {
+        const std::uint64_t addr = h.ranks[i].call.address;
+        if (addr == 0) {
+          in[i] = seg_->slot(i) + x * es;
+        } else if (i == local_rank_) {
           in[i] = data + x * es;
-          continue;
+        } else {
+          char* buf = scratch.data() + used++ * block * es;
+          if (!read_peer(h.ranks[i].pid, buf, addr + x * es, n * es))
+            fail("cannot read rank ", h.ranks[i].global_rank, "'s buffer: ", std::strerror(errno),
+                 " (did it exit, or free its buffer during the call?)");
+          in[i] = buf;
         }
-        char* buf = scratch.data() + static_cast<std::size_t>(k++) * block * es;
-        if (!read_peer(h.ranks[i].pid, buf, h.ranks[i].call.address + x * es, n * es))
-          fail("cannot read rank ", h.ranks[i].global_rank, "'s buffer: ", std::strerror(errno),
-               " (did it exit, or free its buffer during the call?)");
-        in[i] = buf;
       }
       reduce(simd_, dtype, seg_->result() + x * es, in, local_size_, n);
     }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bootstrap.hpp"
 #include "error.hpp"
@@ -36,7 +37,8 @@ struct Config {
   std::string transport = "auto";       // between nodes: auto (ibverbs where every leader has RDMA), tcp, ibverbs
   std::string ib_hca;                   // the RDMA device (first of a comma list); "" = the first
   int ib_sl = 0;                        // the service level of HFReduce's traffic
-  int ib_gid_index = 0;                 // RoCE: the GID to address by          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
+  int ib_gid_index = 0;                 // RoCE: the GID to address by
+  std::vector<int> root_ports;          // PCIe root port of each GPU (by index): GPUs sharing one copy in turn          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
 };
 
 class Communicator {
@@ -44,7 +46,8 @@ class Communicator {
   explicit Communicator(const Config& c);
   ~Communicator();
 
-  void allreduce(void* data, std::size_t count, DType dtype);
+  // `device`: the GPU `data` is on (the GPU path: copied to host memory and back), or -1 for host memory
+  void allreduce(void* data, std::size_t count, DType dtype, int device = -1);
 
   int rank() const { return cfg_.rank; }
   int world() const { return cfg_.world; }
@@ -60,9 +63,9 @@ class Communicator {
   const Config& config() const { return cfg_; }
 
  private:
-  void piece(char* data, std::size_t count, DType dtype);
-  void reduce_slice_copied(std::size_t lo, std::size_t hi, DType dtype);
-  void reduce_slice_read(const char* data, std::size_t lo, std::size_t hi, DType dtype);
+  void piece(char* data, std::size_t count, DType dtype, int device);
+  void reduce_slice(const char* data, std::size_t lo, std::size_t hi, DType dtype);
+  void wait_for_root_port(int device, std::uint64_t seq);
   bool probe_single_copy();
   [[noreturn]] void failed(const Error& e, bool attributed);
 
@@ -75,6 +78,8 @@ class Communicator {
   std::unique_ptr<InterNode> inter_;
   std::uint64_t seq_ = 0;
   bool single_copy_ = false;  // every rank of this node can read the others' memory
+  bool slots_pinned_ = false;  // the shared memory is registered with CUDA (the GPU path's first call)
+  void* staging_ = nullptr;    // pinned host memory of a rank alone on its node, for the GPU path
   std::string broken_;
 };
 

@@ -17,8 +17,9 @@ constexpr int kMaxLocalRanks = 64;
 
 struct CallInfo {  // what a rank asked for, checked against the others before anything is reduced
   std::uint64_t seq, count;
-  std::uint32_t dtype, pad;
-  std::uint64_t address;  // the caller's buffer, read by its node's other ranks (single-copy mode)
+  std::uint32_t dtype;
+  std::int32_t device;    // the GPU its buffer is on; -1: host memory
+  std::uint64_t address;  // its host buffer, read in place by the node's other ranks; 0: the data is in its slot
 };
 
 struct alignas(64) RankSlot {
@@ -28,6 +29,7 @@ struct alignas(64) RankSlot {
   std::atomic<std::uint64_t> barriers;  // barriers this rank has entered
   std::uint64_t probe_address;          // a word the others try to read: may ranks read each other's memory?
   std::uint32_t reads_peers;            // 1: this rank could read every other rank's probe word
+  std::atomic<std::uint64_t> copied;    // the last call whose GPU-to-host copy this rank finished
   CallInfo call;
 };
 

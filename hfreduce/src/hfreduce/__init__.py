@@ -40,6 +40,7 @@ class Settings:
     ib_hca: str = ""  # the RDMA device (first of a comma list); "" = the first
     ib_sl: int = 0  # the service level of HFReduce's traffic class
     ib_gid_index: int = 0  # RoCE: the GID to address by
+    root_ports: str = ""  # PCIe root port of each GPU by index, "0,1,2,3,4,5,5,6": GPUs sharing one copy in turn
     node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
 
 
@@ -57,6 +58,7 @@ ENV_VARS = {
     "ib_hca": "HFREDUCE_IB_HCA",
     "ib_sl": "HFREDUCE_IB_SL",
     "ib_gid_index": "HFREDUCE_IB_GID_INDEX",
+    "root_ports": "HFREDUCE_ROOT_PORTS",
     "node": "HFREDUCE_NODE",
 }
 
@@ -120,6 +122,10 @@ class Communicator:
         c.ib_hca = s.ib_hca
         c.ib_sl = s.ib_sl
         c.ib_gid_index = s.ib_gid_index
+        try:
+            c.root_ports = [int(x) for x in s.root_ports.split(",")] if s.root_ports else []
+        except ValueError:
+            raise HFReduceError(f"HFREDUCE_ROOT_PORTS={s.root_ports!r}: expected integers, comma-separated") from None
         self.settings = s
         self._comm = _core.Communicator(c)
 
@@ -143,8 +149,9 @@ class Communicator:
         return cls(int(rank), int(world), root, settings)
 
     def allreduce(self, array: Any, dtype: str | None = None) -> Any:
-        """Sums `array` over all ranks, in place, and returns it. `dtype` names the format of raw 16-bit data
-        ("bfloat16" for NumPy uint16 arrays holding bfloat16 bits)."""
+        """Sums `array` over all ranks, in place, and returns it: host memory, or a CUDA GPU's where this build has
+        the GPU path (build_info()["cuda"]). `dtype` names the format of raw 16-bit data ("bfloat16" for NumPy
+        uint16 arrays holding bfloat16 bits)."""
         self._comm.allreduce(array, dtype or "")
         return array
 

@@ -8,8 +8,8 @@ HFReduce instead of the process group's allreduce, and averages it as DDP does.
 
 Buckets are reduced on one background thread, in the order DDP hands them over (the same on every rank, which
 HFReduce needs), while backward goes on computing the next ones; DDP waits for all of them before the optimizer
-step. Gradients on a GPU go through host memory (HFReduce's reduce runs on the CPU; a CUDA build copies them
-itself, otherwise they are copied here).
+step. Gradients on a GPU go through host memory (HFReduce's reduce runs on the CPU): a build with the GPU path
+copies them itself, into its pinned shared memory; otherwise they are copied to the host here.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from hfreduce import Communicator, HFReduceError
+from hfreduce import Communicator, HFReduceError, build_info
 
 SUMMED = {torch.float32, torch.float16, torch.bfloat16}
 
@@ -30,11 +30,14 @@ class Hook:
         self.comm = comm
         self.average = average
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hfreduce")
+        self.cuda = build_info()["cuda"]
 
     def _reduce(self, grads: torch.Tensor) -> torch.Tensor:
         if grads.dtype not in SUMMED:
             raise HFReduceError(f"gradients of type {grads.dtype}: HFReduce sums float32, float16 and bfloat16")
-        on_host = grads if grads.device.type == "cpu" else grads.to("cpu")
+        # a CUDA build copies GPU buffers itself (copy engines into its pinned shared memory)
+        direct = grads.device.type == "cpu" or (grads.device.type == "cuda" and self.cuda)
+        on_host = grads if direct else grads.to("cpu")
         self.comm.allreduce(on_host)
         if on_host is not grads:
             grads.copy_(on_host, non_blocking=False)

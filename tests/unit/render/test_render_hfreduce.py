@@ -41,6 +41,7 @@ def test_ff2_env_describes_the_build_and_its_tuning(stack):
         "HFREDUCE_IB_SL": "1",
         "HFREDUCE_GDRCOPY_THRESHOLD_KIB": "64",
         "HFREDUCE_NVLINK": "1",
+        "HFREDUCE_ROOT_PORTS": "0,1,2,3,4,5,5,6",  # GPU5 and GPU6 share a root port (paper Fig. 4)
     }
 
 
