@@ -87,6 +87,15 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
   const NodeInfo& mine = table_.nodes[static_cast<std::size_t>(node_)];
   local_size_ = static_cast<int>(mine.ranks.size());
   local_rank_ = static_cast<int>(std::find(mine.ranks.begin(), mine.ranks.end(), c.rank) - mine.ranks.begin());
+  // Every rank decides the same from the table: RDMA only if every leader has it (and every rank fails alike when
+  // it was demanded and some leader has not).
+  std::string without;
+  for (const NodeInfo& n : table_.nodes)
+    if (!(table_.peers[static_cast<std::size_t>(n.ranks.front())].caps & kCapIbverbs))
+      without += cat(without.empty() ? "" : ", ", n.name);
+  if (c.transport == "ibverbs" && !without.empty() && table_.nodes.size() > 1)
+    fail("HFREDUCE_TRANSPORT=ibverbs, but these nodes have no active RDMA port", c.ib_hca.empty() ? "" : " on ",
+         c.ib_hca, ": ", without);
   int threads = c.threads;
   if (threads <= 0) {
     const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -108,14 +117,6 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
     single_copy_ = c.single_copy && probe_single_copy();
   }
   if (local_rank_ == 0 && table_.nodes.size() > 1) {
-    // every leader decides the same from the table: RDMA only if all of them have it
-    std::string without;
-    for (const NodeInfo& n : table_.nodes)
-      if (!(table_.peers[static_cast<std::size_t>(n.ranks.front())].caps & kCapIbverbs))
-        without += cat(without.empty() ? "" : ", ", n.name);
-    if (c.transport == "ibverbs" && !without.empty())
-      fail("HFREDUCE_TRANSPORT=ibverbs, but these nodes have no active RDMA port", c.ib_hca.empty() ? "" : " on ",
-           c.ib_hca, ": ", without);
 #ifdef HF_WITH_IBVERBS
     if (without.empty() && c.transport != "tcp") {
       IbOptions o;
@@ -187,7 +188,7 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device)
   const std::size_t bytes = count * es;
   auto between_nodes = [&](char* buf) {
     if (!inter_) return;
-    OpArgs op{buf, count, dtype, simd_, cfg_.chunk_bytes, seq, cfg_.timeout_s, nullptr};
+    OpArgs op{buf, count, dtype, simd_, cfg_.chunk_bytes, seq, between_nodes_timeout(), nullptr};
     op.tick = [this](bool moved) {
       if (!seg_) return;
       if (moved) seg_->beat();
@@ -239,7 +240,7 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device)
   reduce_slice(data, lo, hi, dtype);
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to finish their part of the reduce");
   if (local_rank_ == 0) between_nodes(seg_->result());
-  seg_->barrier(cfg_.timeout_s, "waiting for this node's leader to finish between nodes");
+  seg_->barrier(between_nodes_timeout() + grace(), "waiting for this node's leader to finish between nodes");
   if (device >= 0) {
     gpu::to_device(data, seg_->result(), bytes, device);
   } else {

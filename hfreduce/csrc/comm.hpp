@@ -66,6 +66,11 @@ class Communicator {
   void piece(char* data, std::size_t count, DType dtype, int device);
   void reduce_slice(const char* data, std::size_t lo, std::size_t hi, DType dtype);
   void wait_for_root_port(int device, std::uint64_t seq);
+  // Who gives up first when something stalls: whoever knows most about it. A node waits `timeout_s` for its own
+  // ranks; between nodes a call waits a grace longer (so a late rank's own leader speaks first); a node's other
+  // ranks wait for their leader's part another grace longer (so the leader's message about another node wins).
+  double grace() const { return std::min(cfg_.timeout_s / 2, 30.0); }
+  double between_nodes_timeout() const { return cfg_.timeout_s + grace(); }
   bool probe_single_copy();
   [[noreturn]] void failed(const Error& e, bool attributed);
 
