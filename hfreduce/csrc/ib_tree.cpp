@@ -326,9 +326,7 @@ void IbTrees::exchange_calls(const OpArgs& op, std::uint32_t rkey) {
       throw RemoteError(text);
     }
     if (theirs.seq != op.seq || theirs.count != op.count || theirs.dtype != static_cast<std::uint32_t>(op.dtype))
-      fail("allreduce calls do not match between nodes: ", table_.describe_node(me_), " is in call #", op.seq,
-           " with ", op.count, " ", dtype_name(op.dtype), " elements, ", p->edge.who, " in call #", theirs.seq,
-           " with ", theirs.count, " ", dtype_name(static_cast<DType>(theirs.dtype)), " elements");
+      calls_differ(table_.describe_node(me_), op, p->edge.who, theirs.seq, theirs.count, theirs.dtype);
     p->remote_addr = theirs.addr;
     p->remote_rkey = theirs.rkey;
   }
@@ -374,13 +372,13 @@ void IbTrees::allreduce(const OpArgs& op) {
   const std::size_t chunk_elems = std::max<std::size_t>(1, std::min(op.chunk_bytes, chunk_capacity_) / esize_);
   ibv_mr* mr = region(op.data, std::max<std::size_t>(op.count * esize_, 1));
   exchange_calls(op, mr->rkey);
-  const std::size_t half = op.count / 2;
   for (int ti = 0; ti < 2; ++ti) {
     Tree& t = trees_[ti];
-    t.base = op.data + (ti == 0 ? 0 : half * esize_);
-    t.count = ti == 0 ? half : op.count - half;
+    const TreeShare share = tree_share(ti, op.count, chunk_elems);
+    t.base = op.data + share.first * esize_;
+    t.count = share.count;
     t.chunk_elems = chunk_elems;
-    t.chunks = static_cast<int>((t.count + chunk_elems - 1) / chunk_elems);
+    t.chunks = share.chunks;
     t.reduced = t.down.empty() ? t.chunks : 0;
   }
   for (auto& p : peers_) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bootstrap.hpp"
+#include "error.hpp"
 #include "kernels.hpp"
 
 namespace hfreduce {
@@ -25,6 +26,29 @@ struct OpArgs {
   std::function<void(bool)> tick;    // called each turn of the loop, true if data moved: keeps the node's other
                                      // ranks waiting patiently, and throws if one of them failed meanwhile
 };
+
+// How a call splits over the two trees: tree 0 sums the first half of the buffer, tree 1 the rest, each in chunks.
+struct TreeShare {
+  std::size_t first = 0, count = 0;  // elements
+  int chunks = 0;
+};
+
+inline TreeShare tree_share(int tree, std::size_t total, std::size_t chunk_elems) {
+  const std::size_t half = total / 2;
+  TreeShare s;
+  s.first = tree == 0 ? 0 : half;
+  s.count = tree == 0 ? half : total - half;
+  s.chunks = static_cast<int>((s.count + chunk_elems - 1) / chunk_elems);
+  return s;
+}
+
+// Two nodes in different calls (number, element count or type): the error both transports raise.
+[[noreturn]] inline void calls_differ(const std::string& me, const OpArgs& op, const std::string& peer,
+                                      std::uint64_t seq, std::uint64_t count, std::uint32_t dtype) {
+  fail("allreduce calls do not match between nodes: ", me, " is in call #", op.seq, " with ", op.count, " ",
+       dtype_name(op.dtype), " elements, ", peer, " in call #", seq, " with ", count, " ",
+       dtype_name(static_cast<DType>(dtype)), " elements");
+}
 
 class InterNode {  // a transport between node leaders
  public:

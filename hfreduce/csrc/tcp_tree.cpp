@@ -204,16 +204,20 @@ bool TcpTrees::wants_input(const TreeState& t, const Link& l, bool is_up) const 
 bool TcpTrees::read(TreeState& t, Link& l, bool is_up, const OpArgs& op) {
   bool moved = false;
   In& in = l.in;
+  // recv's outcome: bytes read (> 0); 0: interrupted, try again; -1: nothing there yet. A connection that ended or
+  // broke ends the call (lost()).
+  auto outcome = [&](ssize_t r) -> ssize_t {
+    if (r > 0) return r;
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return -1;
+    if (r < 0 && errno == EINTR) return 0;
+    lost(l, op);
+  };
   while (wants_input(t, l, is_up)) {
     if (!in.in_payload) {
-      ssize_t r = ::recv(l.sock.fd(), reinterpret_cast<char*>(&in.hdr) + in.hdr_got, sizeof in.hdr - in.hdr_got,
-                         MSG_DONTWAIT);
-      if (r == 0) lost(l, op);
-      if (r < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
-        if (errno == EINTR) continue;
-        lost(l, op);
-      }
+      const ssize_t r = outcome(::recv(l.sock.fd(), reinterpret_cast<char*>(&in.hdr) + in.hdr_got,
+                                       sizeof in.hdr - in.hdr_got, MSG_DONTWAIT));
+      if (r < 0) return moved;
+      if (r == 0) continue;
       moved = true;
       in.hdr_got += static_cast<std::size_t>(r);
       if (in.hdr_got < sizeof in.hdr) continue;
@@ -229,9 +233,7 @@ bool TcpTrees::read(TreeState& t, Link& l, bool is_up, const OpArgs& op) {
         recv_all(l.sock.fd(), &in.op, sizeof in.op, Deadline::in(op.timeout_s), l.who);
         in.op_received = true;
         if (in.op.seq != op.seq || in.op.count != op.count || in.op.dtype != static_cast<std::uint32_t>(op.dtype))
-          fail("allreduce calls do not match between nodes: ", table_.describe_node(me_), " is in call #", op.seq,
-               " with ", op.count, " ", dtype_name(op.dtype), " elements, ", l.who, " in call #", in.op.seq, " with ",
-               in.op.count, " ", dtype_name(static_cast<DType>(in.op.dtype)), " elements");
+          calls_differ(table_.describe_node(me_), op, l.who, in.op.seq, in.op.count, in.op.dtype);
         continue;
       }
       if (in.hdr.kind != kData || !in.op_received) fail("protocol error from ", l.who);
@@ -245,13 +247,9 @@ bool TcpTrees::read(TreeState& t, Link& l, bool is_up, const OpArgs& op) {
       }
       in.in_payload = true;
     }
-    ssize_t r = ::recv(l.sock.fd(), in.dst + in.got, in.hdr.len - in.got, MSG_DONTWAIT);
-    if (r == 0) lost(l, op);
-    if (r < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return moved;
-      if (errno == EINTR) continue;
-      lost(l, op);
-    }
+    const ssize_t r = outcome(::recv(l.sock.fd(), in.dst + in.got, in.hdr.len - in.got, MSG_DONTWAIT));
+    if (r < 0) return moved;
+    if (r == 0) continue;
     moved = true;
     in.got += static_cast<std::size_t>(r);
     if (in.got == in.hdr.len) {
@@ -313,14 +311,14 @@ std::string TcpTrees::stalled(const OpArgs& op) const {
 void TcpTrees::allreduce(const OpArgs& op) {
   if (!broken_.empty()) fail("the communicator failed earlier: ", broken_);
   esize_ = dtype_size(op.dtype);
-  const std::size_t half = op.count / 2;
   const std::size_t chunk_elems = std::max<std::size_t>(1, op.chunk_bytes / esize_);
   for (int ti = 0; ti < 2; ++ti) {
     TreeState& t = trees_[ti];
-    t.base = op.data + (ti == 0 ? 0 : half * esize_);
-    t.count = ti == 0 ? half : op.count - half;
+    const TreeShare share = tree_share(ti, op.count, chunk_elems);
+    t.base = op.data + share.first * esize_;
+    t.count = share.count;
     t.chunk_elems = chunk_elems;
-    t.chunks = static_cast<int>((t.count + chunk_elems - 1) / chunk_elems);
+    t.chunks = share.chunks;
     t.reduced = t.down.empty() ? t.chunks : 0;
     t.up_final = 0;
     t.slots.resize(t.down.size());
