@@ -35,7 +35,7 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("hardware.*.description", I.NOOP, "none"),
     ("hardware.*.cpu.model", I.NOOP, "none"),
     ("hardware.*.cpu.vendor", I.HOT_RELOAD, "NCCL reads the new topology file at the next job"),
-    ("hardware.*.cpu.simd", I.HOT_RELOAD, "HFReduce is built for the new ceiling beside the old; the next job takes it"),
+    ("hardware.*.cpu.simd", I.HOT_RELOAD, "HFReduce is built for the new ceiling beside the old; next job takes it"),
     ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: up restarts slurmctld and every slurmd at once"),
     ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: up restarts slurmctld and every slurmd at once"),
     ("hardware.*.gpus.model", I.NOOP, "none"),
