@@ -97,7 +97,10 @@ def compile_stack(stack: StackRef, suppress: tuple[str, ...] = (), strict: bool 
     switches = build_switches(spec, dims)
     placed, links, held = place_and_wire(spec, dims, hosts, switches, reserved)
     threefs = decide_threefs(spec, placed)
-    hfreduce = decide_hfreduce(spec, placed, read_source(assets.asset_dir("hfreduce")))
+    # HFReduce's source is read (and hashed) only when the spec deploys it
+    hfreduce = (
+        decide_hfreduce(spec, placed, read_source(assets.asset_dir("hfreduce"))) if spec.hfreduce.enabled else None
+    )
     base_chains = None
     applied = stack.spec_path.parent / APPLIED_CHAINS
     if threefs is not None and applied.is_file():
