@@ -78,7 +78,8 @@ def all_vars(topo: Topology) -> dict[str, Any]:
             # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
             "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
             "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
-            # on a real fabric only (3FS's build and runtime: nothing of 3FS starts on a simulated one)
+            # on a real fabric only: 3FS's build and runtime (nothing of 3FS starts on a simulated one), HFReduce's
+            # ibverbs build and its build venv
             "ffinfra_role_real_packages": {role: list(pkgs) for role, pkgs in ROLE_REAL_PACKAGES.items()},
             "ffinfra_qos": {
                 "enabled": spec.qos.enabled,
