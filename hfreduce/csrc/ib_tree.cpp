@@ -81,12 +81,9 @@ struct Peer {
   int inflight = 0;     // writes posted and not completed
 };
 
-struct Tree {
+struct Tree : TreeCall {
   Peer* up = nullptr;
   std::vector<Peer*> down;
-  char* base = nullptr;
-  std::size_t count = 0, chunk_elems = 0;
-  int chunks = 0, reduced = 0;
   int final_chunks() const { return up ? up->received : reduced; }
 };
 
@@ -106,13 +103,7 @@ class IbTrees final : public InterNode {
   void post_write(Peer& p, const char* src, std::size_t bytes, std::uint32_t lkey, std::uint64_t dst,
                   std::uint32_t rkey, std::uint32_t imm);
   void progress(Tree& t, const OpArgs& op, std::uint32_t lkey);
-  void exchange_calls(const OpArgs& op, std::uint32_t lkey_rkey);
-  std::size_t chunk_bytes(const Tree& t, int c) const {
-    return std::min(t.chunk_elems, t.count - static_cast<std::size_t>(c) * t.chunk_elems) * esize_;
-  }
-  char* chunk_ptr(const Tree& t, int c) const {
-    return t.base + static_cast<std::size_t>(c) * t.chunk_elems * esize_;
-  }
+  void exchange_calls(const OpArgs& op, std::uint32_t rkey);
 
   const JobTable& table_;
   int me_;
@@ -341,9 +332,9 @@ void IbTrees::progress(Tree& t, const OpArgs& op, std::uint32_t lkey) {
     if (!ready) break;
     const void* in[3];
     int k = 0;
-    in[k++] = chunk_ptr(t, c);
+    in[k++] = t.chunk_ptr(c);
     for (Peer* d : t.down) in[k++] = d->slots.data() + static_cast<std::size_t>(c % kSlots) * chunk_capacity_;
-    if (k > 1) reduce(op.simd, op.dtype, chunk_ptr(t, c), in, k, chunk_bytes(t, c) / esize_);
+    if (k > 1) reduce(op.simd, op.dtype, t.chunk_ptr(c), in, k, t.chunk_bytes(c) / esize_);
     for (Peer* d : t.down) post_write(*d, nullptr, 0, 0, 0, 0, kCredit | static_cast<std::uint32_t>(c));
     ++t.reduced;
   }
@@ -351,7 +342,7 @@ void IbTrees::progress(Tree& t, const OpArgs& op, std::uint32_t lkey) {
     Peer& u = *t.up;
     while (u.sent < t.reduced && u.sent < u.credit && u.inflight < kSendDepth) {
       const int c = u.sent++;
-      post_write(u, chunk_ptr(t, c), chunk_bytes(t, c), lkey,
+      post_write(u, t.chunk_ptr(c), t.chunk_bytes(c), lkey,
                  u.remote_slots + static_cast<std::uint64_t>(c % kSlots) * chunk_capacity_, u.remote_slots_rkey,
                  kUp | static_cast<std::uint32_t>(c));
     }
@@ -360,8 +351,8 @@ void IbTrees::progress(Tree& t, const OpArgs& op, std::uint32_t lkey) {
   for (Peer* d : t.down)
     while (d->sent < fin && d->inflight < kSendDepth) {
       const int c = d->sent++;
-      const std::size_t off = static_cast<std::size_t>(chunk_ptr(t, c) - op.data);
-      post_write(*d, chunk_ptr(t, c), chunk_bytes(t, c), lkey, d->remote_addr + off, d->remote_rkey,
+      const std::size_t off = static_cast<std::size_t>(t.chunk_ptr(c) - op.data);
+      post_write(*d, t.chunk_ptr(c), t.chunk_bytes(c), lkey, d->remote_addr + off, d->remote_rkey,
                  kDown | static_cast<std::uint32_t>(c));
     }
 }
@@ -372,15 +363,7 @@ void IbTrees::allreduce(const OpArgs& op) {
   const std::size_t chunk_elems = std::max<std::size_t>(1, std::min(op.chunk_bytes, chunk_capacity_) / esize_);
   ibv_mr* mr = region(op.data, std::max<std::size_t>(op.count * esize_, 1));
   exchange_calls(op, mr->rkey);
-  for (int ti = 0; ti < 2; ++ti) {
-    Tree& t = trees_[ti];
-    const TreeShare share = tree_share(ti, op.count, chunk_elems);
-    t.base = op.data + share.first * esize_;
-    t.count = share.count;
-    t.chunk_elems = chunk_elems;
-    t.chunks = share.chunks;
-    t.reduced = t.down.empty() ? t.chunks : 0;
-  }
+  for (int ti = 0; ti < 2; ++ti) trees_[ti].begin(ti, op, chunk_elems, trees_[ti].down.empty());
   for (auto& p : peers_) {
     p->received = 0;
     p->sent = 0;

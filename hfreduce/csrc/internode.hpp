@@ -4,6 +4,7 @@
 // as soon as it is ready, so all levels of both trees work at once.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -27,21 +28,6 @@ struct OpArgs {
                                      // ranks waiting patiently, and throws if one of them failed meanwhile
 };
 
-// How a call splits over the two trees: tree 0 sums the first half of the buffer, tree 1 the rest, each in chunks.
-struct TreeShare {
-  std::size_t first = 0, count = 0;  // elements
-  int chunks = 0;
-};
-
-inline TreeShare tree_share(int tree, std::size_t total, std::size_t chunk_elems) {
-  const std::size_t half = total / 2;
-  TreeShare s;
-  s.first = tree == 0 ? 0 : half;
-  s.count = tree == 0 ? half : total - half;
-  s.chunks = static_cast<int>((s.count + chunk_elems - 1) / chunk_elems);
-  return s;
-}
-
 // Two nodes in different calls (number, element count or type): the error both transports raise.
 [[noreturn]] inline void calls_differ(const std::string& me, const OpArgs& op, const std::string& peer,
                                       std::uint64_t seq, std::uint64_t count, std::uint32_t dtype) {
@@ -49,6 +35,28 @@ inline TreeShare tree_share(int tree, std::size_t total, std::size_t chunk_elems
        dtype_name(op.dtype), " elements, ", peer, " in call #", seq, " with ", count, " ",
        dtype_name(static_cast<DType>(dtype)), " elements");
 }
+
+// One tree's part of a call: tree 0 sums the first half of the buffer, tree 1 the rest, each cut into chunks; and
+// how many chunks are summed so far (all of them at once on a leaf, which has nothing to add).
+struct TreeCall {
+  char* base = nullptr;
+  std::size_t count = 0, chunk_elems = 0, esize = 4;
+  int chunks = 0, reduced = 0;
+
+  void begin(int tree, const OpArgs& op, std::size_t chunk_elements, bool leaf) {
+    const std::size_t half = op.count / 2;
+    esize = dtype_size(op.dtype);
+    base = op.data + (tree == 0 ? 0 : half * esize);
+    count = tree == 0 ? half : op.count - half;
+    chunk_elems = chunk_elements;
+    chunks = static_cast<int>((count + chunk_elems - 1) / chunk_elems);
+    reduced = leaf ? chunks : 0;
+  }
+  std::size_t chunk_bytes(int c) const {
+    return std::min(chunk_elems, count - static_cast<std::size_t>(c) * chunk_elems) * esize;
+  }
+  char* chunk_ptr(int c) const { return base + static_cast<std::size_t>(c) * chunk_elems * esize; }
+};
 
 class InterNode {  // a transport between node leaders
  public:

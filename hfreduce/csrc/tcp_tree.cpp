@@ -101,16 +101,11 @@ struct Link {
   In in;
 };
 
-struct TreeState {
+struct TreeState : TreeCall {
   TreeLinks links;
   Link* up = nullptr;
   std::vector<Link*> down;
-  // per call
-  char* base = nullptr;
-  std::size_t count = 0, chunk_elems = 0;
-  int chunks = 0;
   std::vector<std::vector<char>> slots;  // per child: kSlots chunks
-  int reduced = 0;
   int final_chunks() const { return up ? up_final : reduced; }
   int up_final = 0;  // chunks of the result received from the parent
 };
@@ -123,13 +118,6 @@ class TcpTrees final : public InterNode {
   void abort(const std::string& message) noexcept override;
 
  private:
-  std::size_t chunk_bytes(const TreeState& t, int c) const {
-    const std::size_t first = static_cast<std::size_t>(c) * t.chunk_elems;
-    return std::min(t.chunk_elems, t.count - first) * esize_;
-  }
-  char* chunk_ptr(const TreeState& t, int c) const {
-    return t.base + static_cast<std::size_t>(c) * t.chunk_elems * esize_;
-  }
   void start_frames(TreeState& t);
   void reduce_ready(TreeState& t, const OpArgs& op);
   bool wants_input(const TreeState& t, const Link& l, bool is_up) const;
@@ -172,7 +160,7 @@ void TcpTrees::start_frames(TreeState& t) {
     if (!l.out.op_sent) return;  // the op frame was started at the beginning of the call
     if (l.out.started < ready) {
       const int c = l.out.started++;
-      l.out.start(kData, chunk_ptr(t, c), chunk_bytes(t, c));
+      l.out.start(kData, t.chunk_ptr(c), t.chunk_bytes(c));
     }
   };
   if (t.up) feed(*t.up, t.reduced);
@@ -186,10 +174,10 @@ void TcpTrees::reduce_ready(TreeState& t, const OpArgs& op) {
       if (d->in.received <= c) return;
     const void* in[3];
     int k = 0;
-    in[k++] = chunk_ptr(t, c);
+    in[k++] = t.chunk_ptr(c);
     for (std::size_t j = 0; j < t.down.size(); ++j)
       in[k++] = t.slots[j].data() + static_cast<std::size_t>(c % kSlots) * t.chunk_elems * esize_;
-    if (k > 1) reduce(op.simd, op.dtype, chunk_ptr(t, c), in, k, chunk_bytes(t, c) / esize_);
+    if (k > 1) reduce(op.simd, op.dtype, t.chunk_ptr(c), in, k, t.chunk_bytes(c) / esize_);
     ++t.reduced;
   }
 }
@@ -238,9 +226,9 @@ bool TcpTrees::read(TreeState& t, Link& l, bool is_up, const OpArgs& op) {
       }
       if (in.hdr.kind != kData || !in.op_received) fail("protocol error from ", l.who);
       const int c = is_up ? t.up_final : in.received;
-      if (c >= t.chunks || in.hdr.len != chunk_bytes(t, c)) fail("protocol error from ", l.who, ": unexpected chunk");
+      if (c >= t.chunks || in.hdr.len != t.chunk_bytes(c)) fail("protocol error from ", l.who, ": unexpected chunk");
       if (is_up) {
-        in.dst = chunk_ptr(t, c);
+        in.dst = t.chunk_ptr(c);
       } else {
         const std::size_t j = static_cast<std::size_t>(std::find(t.down.begin(), t.down.end(), &l) - t.down.begin());
         in.dst = t.slots[j].data() + static_cast<std::size_t>(c % kSlots) * t.chunk_elems * esize_;
@@ -314,12 +302,7 @@ void TcpTrees::allreduce(const OpArgs& op) {
   const std::size_t chunk_elems = std::max<std::size_t>(1, op.chunk_bytes / esize_);
   for (int ti = 0; ti < 2; ++ti) {
     TreeState& t = trees_[ti];
-    const TreeShare share = tree_share(ti, op.count, chunk_elems);
-    t.base = op.data + share.first * esize_;
-    t.count = share.count;
-    t.chunk_elems = chunk_elems;
-    t.chunks = share.chunks;
-    t.reduced = t.down.empty() ? t.chunks : 0;
+    t.begin(ti, op, chunk_elems, t.down.empty());
     t.up_final = 0;
     t.slots.resize(t.down.size());
     for (auto& s : t.slots) s.resize(static_cast<std::size_t>(kSlots) * chunk_elems * esize_);
