@@ -116,12 +116,13 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
 # -- no silent skips where everything is installed --------------------------------------------------------------
 # Tests skip, with a reason, when a tool or root is missing on a developer's machine. scripts/test.sh run as root
 # (CI) installs every tool first and sets FFINFRA_NO_SKIPS=1: there a skip means the set-up is broken, so it fails
-# the run instead of letting a suite quietly not run.
+# the run instead of letting a suite quietly not run. Tests marked `hardware` (GPUs) are the exception: no set-up
+# can install the device, so they skip with their reason (pytest -ra lists it) wherever it is missing.
 _SKIPPED: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and not hasattr(report, "wasxfail"):
+    if report.skipped and not hasattr(report, "wasxfail") and "hardware" not in report.keywords:
         _SKIPPED.append(report.nodeid)
 
 

@@ -46,6 +46,7 @@ CODE_DOCS = {
     "FF-HW-001": "per-GPU lists (pci, numa, root_ports) have one entry per GPU",
     "FF-HW-002": "GPU and NIC NUMA nodes exist on the CPU",
     "FF-HW-003": "NVLink pairs join two distinct GPUs, each GPU in one pair",
+    "FF-HW-004": "hfreduce.nvlink: true needs a compute profile with NVLink pairs",
     "FF-NET-001": "leaf down + up ports fit the switch radix",
     "FF-NET-002": "host ports, reserved ones included, fit the zone (leaves × down ports; FF2: 800 per zone)",
     "FF-NET-003": "spine ports fit the radix (leaves × links per spine + inter-zone links)",

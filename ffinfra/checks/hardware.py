@@ -1,4 +1,5 @@
-"""Hardware profile rules: per-GPU lists match the GPU count, NUMA nodes exist, NVLink pairs are real GPUs."""
+"""Hardware profile rules: per-GPU lists match the GPU count, NUMA nodes exist, NVLink pairs are real GPUs and
+exist where HFReduce is told to use them."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def profile_consistency(ctx: CheckContext) -> Iterator[Finding]:
         for i, nic in enumerate(prof.nics):
             if nic.numa >= numa:
                 yield error("FF-HW-002", (*p, "nics", i, "numa"), f"NUMA node {nic.numa} but the CPU has {numa}")
+
+
+@rule("FF-HW-004")
+def nvlink_pairs_for_hfreduce(ctx: CheckContext) -> Iterator[Finding]:
+    """hfreduce.nvlink: true needs a compute profile whose GPUs declare NVLink pairs."""
+    if ctx.spec.hfreduce.nvlink is not True:
+        return
+    compute = {h.profile_name for h in ctx.hosts if h.role == "compute"}
+    paired = [n for n in sorted(compute) if (g := ctx.spec.hardware[n].gpus) is not None and g.nvlink_pairs]
+    if not paired:
+        yield error(
+            "FF-HW-004",
+            ("hfreduce", "nvlink"),
+            "HFReduce's NVLink-pair variant is asked for, but no compute node's hardware profile declares "
+            "gpus.nvlink_pairs",
+            "list the bridged pairs in the compute profile (Fire-Flyer 2: [[0, 1], [2, 3], [4, 5], [6, 7]]), or drop "
+            "hfreduce.nvlink: it follows the profile by default",
+        )

@@ -122,8 +122,9 @@ def hfreduce_vars(topo: Topology) -> dict[str, Any]:
                 "hosts": list(b.hosts),
                 "simd": b.simd,
                 "prefix": b.prefix,
-                "cuda": topo.spec.hardware[b.profile].gpus is not None,
-                "ibverbs": bool(topo.spec.hardware[b.profile].ib_nics),
+                "cuda": b.cuda,
+                "ibverbs": b.ibverbs,
+                "nvlink": b.nvlink,
             }
             for b in layout.builds
         ],

@@ -25,7 +25,7 @@ from ffinfra.topology.model import Host
 PREFIX_ROOT = "/opt/hfreduce"
 ENV_PATH = "/etc/hfreduce/hfreduce.env"
 # What a build is made of: everything else in the folder (build trees, caches) is not source.
-SOURCE_GLOBS = ("pyproject.toml", "CMakeLists.txt", "csrc/*.cpp", "csrc/*.hpp", "src/hfreduce/*.py")
+SOURCE_GLOBS = ("pyproject.toml", "CMakeLists.txt", "csrc/*.cpp", "csrc/*.cu", "csrc/*.hpp", "src/hfreduce/*.py")
 DEFAULT_SIMD = {"amd": "avx2", "intel": "avx2", "arm": "generic"}  # Rome/Milan and Skylake-era nodes: AVX2
 
 
@@ -47,6 +47,9 @@ class ProfileBuild:
     hosts: tuple[str, ...]  # every compute node of the profile (the build host first)
     simd: str
     prefix: str  # where the build is installed on each host
+    cuda: bool  # the GPU path: the profile has GPUs
+    ibverbs: bool  # the RDMA transport: the profile has InfiniBand HCAs
+    nvlink: bool  # the NVLink pair kernel: hfreduce.nvlink, by default whether the profile declares pairs
     env: dict[str, str] = field(hash=False)  # hfreduce.env, in order
 
 
@@ -85,6 +88,14 @@ def reduce_threads(spec: ClusterSpec, prof: HardwareProfile) -> int:
     return max(1, cores_per_numa // gpus_per_numa)
 
 
+def uses_nvlink(spec: ClusterSpec, prof: HardwareProfile) -> bool:
+    """The NVLink-pair variant: where the profile declares pairs, unless hfreduce.nvlink turns it off (a spec that
+    asks for it on a profile without pairs is refused by the checks)."""
+    if prof.gpus is None or not prof.gpus.nvlink_pairs:
+        return False
+    return spec.hfreduce.nvlink is not False
+
+
 def profile_env(spec: ClusterSpec, prof: HardwareProfile, source: Source, prefix: str, sl: int) -> dict[str, str]:
     hf = spec.hfreduce
     gpus = prof.gpus
@@ -110,9 +121,10 @@ def profile_env(spec: ClusterSpec, prof: HardwareProfile, source: Source, prefix
         env["HFREDUCE_IB_HCA"] = ",".join(n.device for n in ib)
         env["HFREDUCE_IB_SL"] = str(sl)
     if gpus:
-        nvlink = hf.nvlink if hf.nvlink is not None else bool(gpus.nvlink_pairs)
         env["HFREDUCE_GDRCOPY_THRESHOLD_KIB"] = str(hf.gdrcopy_threshold_kib)
-        env["HFREDUCE_NVLINK"] = "1" if nvlink else "0"
+        env["HFREDUCE_NVLINK"] = "1" if uses_nvlink(spec, prof) else "0"
+        if uses_nvlink(spec, prof):  # sum over each bridge first (paper §IV-C)
+            env["HFREDUCE_NVLINK_PAIRS"] = ",".join(f"{a}-{b}" for a, b in gpus.nvlink_pairs)
         if gpus.root_ports:  # GPUs behind one PCIe root port copy to the host in turn (paper §IV-D3)
             env["HFREDUCE_ROOT_PORTS"] = ",".join(str(p) for p in gpus.root_ports)
     return env
@@ -134,7 +146,15 @@ def decide_hfreduce(spec: ClusterSpec, hosts: Iterable[Host], source: Source) ->
         prefix = f"{PREFIX_ROOT}/{source.short}-{simd_level(prof)}"
         builds.append(
             ProfileBuild(
-                name, members[0], tuple(members), simd_level(prof), prefix, profile_env(spec, prof, source, prefix, sl)
+                profile=name,
+                build_host=members[0],
+                hosts=tuple(members),
+                simd=simd_level(prof),
+                prefix=prefix,
+                cuda=prof.gpus is not None,
+                ibverbs=bool(prof.ib_nics),
+                nvlink=uses_nvlink(spec, prof),
+                env=profile_env(spec, prof, source, prefix, sl),
             )
         )
     return HfreduceLayout(source, tuple(builds))

@@ -2,6 +2,8 @@
 // everything here takes explicit arguments. Calls that move data release the GIL.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -11,6 +13,7 @@
 #include "gpu.hpp"
 #include "error.hpp"
 #include "kernels.hpp"
+#include "pairs.hpp"
 #include "pool.hpp"
 #include "tree.hpp"
 
@@ -65,13 +68,15 @@ NB_MODULE(_core, m) {
       .def_rw("ib_hca", &Config::ib_hca)
       .def_rw("ib_sl", &Config::ib_sl)
       .def_rw("ib_gid_index", &Config::ib_gid_index)
-      .def_rw("root_ports", &Config::root_ports);
+      .def_rw("root_ports", &Config::root_ports)
+      .def_rw("nvlink", &Config::nvlink)
+      .def_rw("nvlink_pairs", &Config::nvlink_pairs);
 
   nb::class_<Communicator>(m, "Communicator")
       .def(nb::init<const Config&>(), nb::call_guard<nb::gil_scoped_release>())
       .def(
           "allreduce",
-          [](Communicator& c, AnyArray a, const std::string& as) {
+          [](Communicator& c, AnyArray a, const std::string& as, std::optional<std::pair<std::size_t, std::size_t>> part) {
             const DType d = dtype_of(a.dtype(), as);
             int device = -1;
             if (a.device_type() == nb::device::cuda::value)
@@ -80,10 +85,12 @@ NB_MODULE(_core, m) {
               fail("HFReduce sums buffers in host memory or on CUDA GPUs");
             void* p = a.data();
             const std::size_t n = a.size();
+            Part within;
+            if (part) within = {part->first, part->second};
             nb::gil_scoped_release unlocked;
-            c.allreduce(p, n, d, device);
+            c.allreduce(p, n, d, device, within);
           },
-          nb::arg("array"), nb::arg("dtype") = "")
+          nb::arg("array"), nb::arg("dtype") = "", nb::arg("part") = nb::none())
       .def_prop_ro("rank", &Communicator::rank)
       .def_prop_ro("world", &Communicator::world)
       .def_prop_ro("node_index", &Communicator::node_index)
@@ -94,6 +101,8 @@ NB_MODULE(_core, m) {
       .def_prop_ro("simd", [](const Communicator& c) { return std::string(simd_name(c.simd())); })
       .def_prop_ro("transport", &Communicator::transport)
       .def_prop_ro("single_copy", &Communicator::single_copy)
+      .def_prop_ro("nvlink_pairs", &Communicator::nvlink_pairs)
+      .def_prop_ro("nvlink_partner", &Communicator::nvlink_partner)
       .def_prop_ro("describe", &Communicator::describe);
 
   m.def("simd_compiled", [] {
@@ -112,6 +121,7 @@ NB_MODULE(_core, m) {
   m.def("version", [] { return std::string(HF_VERSION); });
   m.def("source", [] { return std::string(HF_SOURCE); });
   m.def("cuda", [] { return gpu::built(); });
+  m.def("nvlink", [] { return gpu::nvlink_built(); });
 
   // out = sum(inputs), on `threads` threads: the kernel alone, for tests and the benchmark
   m.def(
@@ -152,4 +162,6 @@ NB_MODULE(_core, m) {
       nb::arg("out"), nb::arg("input"), nb::arg("threads") = 1);
 
   m.def("tree_parent", &tree_parent, nb::arg("tree"), nb::arg("nodes"), nb::arg("node"));
+  m.def("pair_partners", &pair_partners, nb::arg("pairs"), nb::arg("devices"));
+  m.def("pair_split", &pair_split, nb::arg("count"));
 }

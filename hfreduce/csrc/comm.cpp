@@ -10,6 +10,7 @@
 
 #include "error.hpp"
 #include "gpu.hpp"
+#include "pairs.hpp"
 #include "tcp_tree.hpp"
 #ifdef HF_WITH_IBVERBS
 #include "ib_tree.hpp"
@@ -114,7 +115,7 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
     s.deadline = deadline;
     s.origin = describe();
     seg_ = std::make_unique<Segment>(s, mine.ranks.data());
-    single_copy_ = c.single_copy && probe_single_copy();
+    setup_node();
   }
   if (local_rank_ == 0 && table_.nodes.size() > 1) {
 #ifdef HF_WITH_IBVERBS
@@ -131,16 +132,38 @@ Communicator::Communicator(const Config& c) : cfg_(c) {
   }
 }
 
-Communicator::~Communicator() { gpu::free_pinned(staging_); }
+Communicator::~Communicator() {
+  gpu::ipc_close(peer_staging_, gpu_staging_device_);
+  gpu::free_device(gpu_staging_, gpu_staging_device_);
+  gpu::free_pinned(staging_);
+}
 
-// Single-copy mode needs every rank of the node to read every other's memory (same user, and no ptrace
-// restriction or seccomp filter against process_vm_readv). All ranks decide the same way, after a barrier.
-bool Communicator::probe_single_copy() {
+// What every rank of the node must agree on before the first call, decided alike by all after two barriers (the
+// same two whatever the settings, so ranks with different settings fail here instead of hanging in a call):
+// - single-copy mode needs every rank to read every other's memory (same user, and no ptrace restriction or
+//   seccomp filter against process_vm_readv);
+// - NVLink pairs add barriers to every call and decide who pairs, so the ranks must have the same pairs and builds
+//   alike with or without the pair kernel.
+void Communicator::setup_node() {
+  pairs_on_ = cfg_.nvlink && !cfg_.nvlink_pairs.empty();
+  std::uint64_t digest = 0;
+  if (pairs_on_) {
+    digest = 1469598103934665603ull;  // FNV-1a over the pairs and whether this build can pair
+    for (const auto& [a, b] : cfg_.nvlink_pairs)
+      for (int v : {a, b}) digest = (digest ^ static_cast<std::uint64_t>(v + 1)) * 1099511628211ull;
+    digest = (digest ^ (gpu::nvlink_built() ? 2u : 1u)) * 1099511628211ull;
+  }
   RankSlot& me = seg_->me();
   me.probe_address = reinterpret_cast<std::uint64_t>(&probe_word);
+  me.pairs_digest = digest;
   seg_->barrier(cfg_.timeout_s, "setting up this node's shared memory");
-  bool ok = true;
   const SegmentHeader& h = seg_->header();
+  for (int i = 0; i < local_size_; ++i)
+    if (h.ranks[i].pairs_digest != digest)
+      fail("the NVLink pair settings of ranks ", cfg_.rank, " and ", h.ranks[i].global_rank,
+           " differ (HFREDUCE_NVLINK, HFREDUCE_NVLINK_PAIRS, or a build without the pair kernel): every rank of a ",
+           "node must use the same");
+  bool ok = cfg_.single_copy;
   for (int i = 0; i < local_size_ && ok; ++i) {
     if (i == local_rank_) continue;
     std::uint64_t word = 0;
@@ -148,9 +171,8 @@ bool Communicator::probe_single_copy() {
   }
   me.reads_peers = ok ? 1 : 0;
   seg_->barrier(cfg_.timeout_s, "setting up this node's shared memory");
-  for (int i = 0; i < local_size_; ++i)
-    if (h.ranks[i].reads_peers != 1) return false;
-  return true;
+  single_copy_ = true;
+  for (int i = 0; i < local_size_; ++i) single_copy_ = single_copy_ && h.ranks[i].reads_peers == 1;
 }
 
 void Communicator::failed(const Error& e, bool attributed) {
@@ -161,9 +183,12 @@ void Communicator::failed(const Error& e, bool attributed) {
   throw Error(msg);
 }
 
-void Communicator::allreduce(void* data, std::size_t count, DType dtype, int device) {
+void Communicator::allreduce(void* data, std::size_t count, DType dtype, int device, Part part) {
   if (!broken_.empty()) fail("this communicator failed earlier: ", broken_);
   if (device >= 0 && !gpu::built()) fail("this build of HFReduce has no GPU path (built without CUDA)");
+  part.hi = std::min(part.hi, count);
+  if (part.lo > part.hi) fail("part [", part.lo, ", ", part.hi, ") of a buffer of ", count, " elements is empty");
+  if (device >= 0 && (part.lo != 0 || part.hi != count)) fail("a part of a buffer is for host memory only");
   const std::size_t es = dtype_size(dtype);
   // GPU buffers go through host memory of the buffer's size: shared memory, or a pinned staging buffer
   const std::size_t per_piece = seg_ ? seg_->capacity() / es : device >= 0 ? cfg_.buffer_bytes / es : count;
@@ -172,7 +197,8 @@ void Communicator::allreduce(void* data, std::size_t count, DType dtype, int dev
     std::size_t done = 0;
     do {  // also for count == 0: every rank makes the same calls, so the sequence numbers stay in step
       const std::size_t n = std::min(per_piece, count - done);
-      piece(p + done * es, n, dtype, device);
+      const std::size_t lo = std::clamp(part.lo, done, done + n), hi = std::clamp(part.hi, done, done + n);
+      piece(p + done * es, n, dtype, device, Part{lo - done, hi - done});
       done += n;
     } while (done < count);
   } catch (const RemoteError& e) {
@@ -182,7 +208,18 @@ void Communicator::allreduce(void* data, std::size_t count, DType dtype, int dev
   }
 }
 
-void Communicator::piece(char* data, std::size_t count, DType dtype, int device) {
+void Communicator::check_calls(std::uint64_t seq, std::size_t count, DType dtype) const {
+  const SegmentHeader& h = seg_->header();
+  for (int i = 0; i < local_size_; ++i) {
+    const CallInfo& other = h.ranks[i].call;
+    if (other.seq != seq || other.count != count || other.dtype != static_cast<std::uint32_t>(dtype))
+      fail("allreduce calls do not match on this node: rank ", cfg_.rank, " is in call #", seq, " with ", count, " ",
+           dtype_name(dtype), " elements, rank ", h.ranks[i].global_rank, " in call #", other.seq, " with ",
+           other.count, " ", dtype_name(static_cast<DType>(other.dtype)), " elements");
+  }
+}
+
+void Communicator::piece(char* data, std::size_t count, DType dtype, int device, Part part) {
   const std::uint64_t seq = ++seq_;
   const std::size_t es = dtype_size(dtype);
   const std::size_t bytes = count * es;
@@ -197,7 +234,11 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device)
     inter_->allreduce(op);
   };
   if (!seg_) {  // one rank on this node: straight between nodes, in the caller's buffer (or a host copy of it)
-    if (device < 0) return between_nodes(data);
+    if (device < 0) {
+      std::memset(data, 0, part.lo * es);  // what it does not contribute counts as zero; the sum overwrites it
+      std::memset(data + part.hi * es, 0, (count - part.hi) * es);
+      return between_nodes(data);
+    }
     if (staging_ == nullptr) staging_ = gpu::alloc_pinned(cfg_.buffer_bytes);
     char* host = static_cast<char*>(staging_);
     gpu::to_host(host, data, bytes, device);
@@ -211,28 +252,56 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device)
   // GPU buffer, whose D2H copy lands there).
   const bool in_place = single_copy_ && device < 0;
   me.call = {seq, count, static_cast<std::uint32_t>(dtype), device,
-             in_place ? reinterpret_cast<std::uint64_t>(data) : 0};
-  if (device >= 0) {
-    if (!slots_pinned_) {
-      gpu::pin(seg_->slot(0), seg_->capacity() * static_cast<std::size_t>(local_size_ + 1));  // slots and result
-      slots_pinned_ = true;
+             in_place ? reinterpret_cast<std::uint64_t>(data) : 0, part.lo, part.hi};
+  if (device >= 0 && !slots_pinned_) {
+    gpu::pin(seg_->slot(0), seg_->capacity() * static_cast<std::size_t>(local_size_ + 1));  // slots and result
+    slots_pinned_ = true;
+  }
+  // NVLink pairs: both GPUs stage their buffers, each sums its half of the two over the bridge and sends only that
+  // half to the host; the rest of the node sees a pair as two ranks contributing half a buffer each.
+  int partner = -1;
+  bool pairs_in_call = false;  // some ranks of this node pair in this call: all take the pairs' barriers
+  Part half;
+  if (pairs_on_) {
+    if (device >= 0 && gpu::nvlink_built()) stage_on(device);
+    seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
+    check_calls(seq, count, dtype);
+    const std::vector<int> partners = call_partners();
+    partner = partners[static_cast<std::size_t>(local_rank_)];
+    pairs_in_call = std::any_of(partners.begin(), partners.end(), [](int q) { return q >= 0; });
+    if (partner >= 0) {
+      open_partner(partner, device);
+      const std::size_t split = pair_split(count);
+      half = local_rank_ < partner ? Part{0, split} : Part{split, count};
+      gpu::copy_on_device(gpu_staging_, data, bytes, device);
+      gpu::sync(device);
     }
+    if (pairs_in_call) seg_->barrier(cfg_.timeout_s, "waiting for this node's NVLink pairs to stage their buffers");
+  }
+  partner_ = partner;
+  if (partner >= 0) {
+    char* mine = static_cast<char*>(gpu_staging_) + half.lo * es;
+    gpu::add_from_peer(mine, static_cast<char*>(peer_staging_) + half.lo * es, half.hi - half.lo, dtype, device);
+    me.call.part_lo = half.lo;
+    me.call.part_hi = half.hi;
+    wait_for_root_port(device, seq);
+    gpu::to_host(seg_->slot(local_rank_) + half.lo * es, mine, (half.hi - half.lo) * es, device);  // after the sum
+    me.copied.store(seq);
+  } else if (device >= 0) {
     wait_for_root_port(device, seq);
     gpu::to_host(seg_->slot(local_rank_), data, bytes, device);
     me.copied.store(seq);
   } else if (!in_place) {
-    pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
-      std::memcpy(seg_->slot(local_rank_) + b, data + b, e - b);
+    char* slot = seg_->slot(local_rank_);
+    pool_->split((part.hi - part.lo) * es, kCopyAlign, [&](std::size_t b, std::size_t e) {
+      std::memcpy(slot + part.lo * es + b, data + part.lo * es + b, e - b);
     });
   }
-  seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
-  const SegmentHeader& h = seg_->header();
-  for (int i = 0; i < local_size_; ++i) {
-    const CallInfo& other = h.ranks[i].call;
-    if (other.seq != seq || other.count != count || other.dtype != static_cast<std::uint32_t>(dtype))
-      fail("allreduce calls do not match on this node: rank ", cfg_.rank, " is in call #", seq, " with ", count, " ",
-           dtype_name(dtype), " elements, rank ", h.ranks[i].global_rank, " in call #", other.seq, " with ",
-           other.count, " ", dtype_name(static_cast<DType>(other.dtype)), " elements");
+  if (pairs_on_) {
+    seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy their buffers to the host");
+  } else {
+    seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
+    check_calls(seq, count, dtype);
   }
   // each local rank sums its own slice of every rank's buffer
   const std::size_t lo = count * static_cast<std::size_t>(local_rank_) / static_cast<std::size_t>(local_size_);
@@ -241,14 +310,63 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device)
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to finish their part of the reduce");
   if (local_rank_ == 0) between_nodes(seg_->result());
   seg_->barrier(between_nodes_timeout() + grace(), "waiting for this node's leader to finish between nodes");
-  if (device >= 0) {
-    gpu::to_device(data, seg_->result(), bytes, device);
+  if (partner >= 0) {  // each GPU of a pair brings back its half, then takes the other half from its partner
+    char* mine = static_cast<char*>(gpu_staging_) + half.lo * es;
+    gpu::to_device(mine, seg_->result() + half.lo * es, (half.hi - half.lo) * es, device);
+    seg_->barrier(cfg_.timeout_s, "waiting for this node's NVLink pairs to bring the result back");
+    const Part other = half.lo == 0 ? Part{half.hi, count} : Part{0, half.lo};
+    gpu::copy_on_device(data + half.lo * es, mine, (half.hi - half.lo) * es, device);
+    gpu::copy_on_device(data + other.lo * es, static_cast<char*>(peer_staging_) + other.lo * es,
+                        (other.hi - other.lo) * es, device);
+    gpu::sync(device);
   } else {
-    pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
-      std::memcpy(data + b, seg_->result() + b, e - b);
-    });
+    if (device >= 0) {
+      gpu::to_device(data, seg_->result(), bytes, device);
+    } else {
+      pool_->split(bytes, kCopyAlign, [&](std::size_t b, std::size_t e) {
+        std::memcpy(data + b, seg_->result() + b, e - b);
+      });
+    }
+    if (pairs_in_call) seg_->barrier(cfg_.timeout_s, "waiting for this node's NVLink pairs to bring the result back");
   }
+  // also keeps a partner's staging buffer as it is until this rank has read it
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy the result out");
+}
+
+// A GPU rank's staging buffer, which its NVLink partner reads: a piece's bytes of device memory, allocated on first
+// use and exported once. Every GPU rank has one when pairs are configured: pairs are known only inside a call.
+void Communicator::stage_on(int device) {
+  if (gpu_staging_ != nullptr && gpu_staging_device_ == device) return;
+  gpu::ipc_close(peer_staging_, gpu_staging_device_);
+  peer_staging_ = nullptr;
+  peer_local_ = -1;
+  gpu::free_device(gpu_staging_, gpu_staging_device_);
+  gpu_staging_ = nullptr;
+  gpu_staging_ = gpu::alloc_device(seg_->capacity(), device);
+  gpu_staging_device_ = device;
+  RankSlot& me = seg_->me();
+  gpu::ipc_export(gpu_staging_, me.staging_handle, device);
+  me.staging_device = device;
+  me.staging_generation = me.staging_generation + 1;
+}
+
+// Who pairs with whom in this call, from the devices the node's ranks published (the same answer on every rank).
+// A build without the pair kernel pairs nobody: its GPU ranks take the PCIe path alone.
+std::vector<int> Communicator::call_partners() const {
+  const SegmentHeader& h = seg_->header();
+  std::vector<int> devices;
+  for (int i = 0; i < local_size_; ++i) devices.push_back(gpu::nvlink_built() ? h.ranks[i].call.device : -1);
+  return pair_partners(cfg_.nvlink_pairs, devices);
+}
+
+void Communicator::open_partner(int partner, int device) {
+  const RankSlot& peer = seg_->header().ranks[partner];
+  if (peer_staging_ != nullptr && peer_local_ == partner && peer_generation_ == peer.staging_generation) return;
+  gpu::ipc_close(peer_staging_, device);
+  peer_staging_ = nullptr;
+  peer_staging_ = gpu::ipc_open(peer.staging_handle, device, peer.staging_device);
+  peer_local_ = partner;
+  peer_generation_ = peer.staging_generation;
 }
 
 // GPUs behind one PCIe root port share its ~37 GB/s (paper §IV-D3): of the node's ranks whose GPUs share a port,
@@ -275,6 +393,7 @@ void Communicator::wait_for_root_port(int device, std::uint64_t seq) {
 
 // The slice is summed block by block. An input in its rank's slot is read there; one left in place (single-copy)
 // is read straight from its rank's memory into a small buffer that stays in cache, so it crosses memory once.
+// A rank that contributes part of its buffer counts only there: a block is cut where any rank's part begins or ends.
 void Communicator::reduce_slice(const char* data, std::size_t lo, std::size_t hi, DType dtype) {
   const std::size_t es = dtype_size(dtype);
   const std::size_t block = (128u << 10) / es;  // elements per block
@@ -283,24 +402,39 @@ void Communicator::reduce_slice(const char* data, std::size_t lo, std::size_t hi
     // sized once: `in` points into it
     std::vector<char> scratch(static_cast<std::size_t>(local_size_ - 1) * block * es);
     const void* in[kMaxLocalRanks];
+    std::vector<std::size_t> cuts;
     for (std::size_t x = lo + b; x < lo + e; x += block) {
-      const std::size_t n = std::min(block, lo + e - x);
-      std::size_t used = 0;
-      for (int i = 0; i < local_size_; ++i) {
-        const std::uint64_t addr = h.ranks[i].call.address;
-        if (addr == 0) {
-          in[i] = seg_->slot(i) + x * es;
-        } else if (i == local_rank_) {
-          in[i] = data + x * es;
-        } else {
-          char* buf = scratch.data() + used++ * block * es;
-          if (!read_peer(h.ranks[i].pid, buf, addr + x * es, n * es))
-            fail("cannot read rank ", h.ranks[i].global_rank, "'s buffer: ", std::strerror(errno),
-                 " (did it exit, or free its buffer during the call?)");
-          in[i] = buf;
+      const std::size_t end = std::min(x + block, lo + e);
+      cuts.assign({x, end});
+      for (int i = 0; i < local_size_; ++i)
+        for (std::uint64_t c : {h.ranks[i].call.part_lo, h.ranks[i].call.part_hi})
+          if (c > x && c < end) cuts.push_back(c);
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      for (std::size_t c = 0; c + 1 < cuts.size(); ++c) {
+        const std::size_t s = cuts[c], n = cuts[c + 1] - s;
+        int k = 0;
+        std::size_t used = 0;
+        for (int i = 0; i < local_size_; ++i) {
+          const CallInfo& call = h.ranks[i].call;
+          if (s < call.part_lo || s + n > call.part_hi) continue;
+          if (call.address == 0) {
+            in[k++] = seg_->slot(i) + s * es;
+          } else if (i == local_rank_) {
+            in[k++] = data + s * es;
+          } else {
+            char* buf = scratch.data() + used++ * block * es;
+            if (!read_peer(h.ranks[i].pid, buf, call.address + s * es, n * es))
+              fail("cannot read rank ", h.ranks[i].global_rank, "'s buffer: ", std::strerror(errno),
+                   " (did it exit, or free its buffer during the call?)");
+            in[k++] = buf;
+          }
         }
+        if (k == 0)
+          std::memset(seg_->result() + s * es, 0, n * es);
+        else
+          reduce(simd_, dtype, seg_->result() + s * es, in, k, n);
       }
-      reduce(simd_, dtype, seg_->result() + x * es, in, local_size_, n);
     }
   });
 }

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bootstrap.hpp"
@@ -32,13 +33,19 @@ struct Config {
   std::size_t buffer_bytes = 64u << 20; // per-rank shared memory; larger calls go in pieces of this size
   std::string ifname;                   // bind the data socket to this interface's address
   std::string bind_ip;                  // ... or to this address
-  int socket_buffer_bytes = 0;
+  int socket_buffer_bytes = 0;         // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
   bool single_copy = true;              // read the node's other ranks' buffers directly (process_vm_readv)
   std::string transport = "auto";       // between nodes: auto (ibverbs where every leader has RDMA), tcp, ibverbs
   std::string ib_hca;                   // the RDMA device (first of a comma list); "" = the first
   int ib_sl = 0;                        // the service level of HFReduce's traffic
   int ib_gid_index = 0;                 // RoCE: the GID to address by
-  std::vector<int> root_ports;          // PCIe root port of each GPU (by index): GPUs sharing one copy in turn          // SO_SNDBUF/SO_RCVBUF; 0 = the kernel autotunes
+  std::vector<int> root_ports;          // PCIe root port of each GPU (by index): GPUs sharing one copy in turn
+  bool nvlink = true;                   // sum NVLink-paired GPUs' buffers over the bridge first (needs the pair kernel)
+  std::vector<std::pair<int, int>> nvlink_pairs;  // GPU indexes joined by an NVLink Bridge
+};
+
+struct Part {  // the elements of a rank's buffer it contributes to the sum; the others count as zero
+  std::size_t lo = 0, hi = static_cast<std::size_t>(-1);
 };
 
 class Communicator {
@@ -46,8 +53,9 @@ class Communicator {
   explicit Communicator(const Config& c);
   ~Communicator();
 
-  // `device`: the GPU `data` is on (the GPU path: copied to host memory and back), or -1 for host memory
-  void allreduce(void* data, std::size_t count, DType dtype, int device = -1);
+  // `device`: the GPU `data` is on (the GPU path: copied to host memory and back), or -1 for host memory.
+  // `part` (host memory only): this rank contributes only those elements; every rank still gets the whole sum.
+  void allreduce(void* data, std::size_t count, DType dtype, int device = -1, Part part = {});
 
   int rank() const { return cfg_.rank; }
   int world() const { return cfg_.world; }
@@ -59,19 +67,25 @@ class Communicator {
   Simd simd() const { return simd_; }
   std::string transport() const { return inter_ ? inter_->name() : "none"; }
   bool single_copy() const { return single_copy_; }
+  bool nvlink_pairs() const { return pairs_on_; }  // NVLink pairs configured (they pair where the kernel is built)
+  int nvlink_partner() const { return partner_; }  // the local rank this one paired with in its last call, or -1
   std::string describe() const { return table_.describe_node(node_); }
   const Config& config() const { return cfg_; }
 
  private:
-  void piece(char* data, std::size_t count, DType dtype, int device);
+  void piece(char* data, std::size_t count, DType dtype, int device, Part part);
+  void check_calls(std::uint64_t seq, std::size_t count, DType dtype) const;
   void reduce_slice(const char* data, std::size_t lo, std::size_t hi, DType dtype);
+  void setup_node();
+  void stage_on(int device);
+  std::vector<int> call_partners() const;
+  void open_partner(int partner, int device);
   void wait_for_root_port(int device, std::uint64_t seq);
   // Who gives up first when something stalls: whoever knows most about it. A node waits `timeout_s` for its own
   // ranks; between nodes a call waits a grace longer (so a late rank's own leader speaks first); a node's other
   // ranks wait for their leader's part another grace longer (so the leader's message about another node wins).
   double grace() const { return std::min(cfg_.timeout_s / 2, 30.0); }
   double between_nodes_timeout() const { return cfg_.timeout_s + grace(); }
-  bool probe_single_copy();
   [[noreturn]] void failed(const Error& e, bool attributed);
 
   Config cfg_;
@@ -85,6 +99,13 @@ class Communicator {
   bool single_copy_ = false;  // every rank of this node can read the others' memory
   bool slots_pinned_ = false;  // the shared memory is registered with CUDA (the GPU path's first call)
   void* staging_ = nullptr;    // pinned host memory of a rank alone on its node, for the GPU path
+  bool pairs_on_ = false;      // NVLink pairs configured: calls take the pairs' steps
+  void* gpu_staging_ = nullptr;  // device memory of a paired rank: its buffer, then its half of the pair sum
+  int gpu_staging_device_ = -1;
+  void* peer_staging_ = nullptr;  // the partner's, mapped here
+  int peer_local_ = -1;
+  std::uint64_t peer_generation_ = 0;
+  int partner_ = -1;
   std::string broken_;
 };
 

@@ -20,6 +20,7 @@ struct CallInfo {  // what a rank asked for, checked against the others before a
   std::uint32_t dtype;
   std::int32_t device;    // the GPU its buffer is on; -1: host memory
   std::uint64_t address;  // its host buffer, read in place by the node's other ranks; 0: the data is in its slot
+  std::uint64_t part_lo, part_hi;  // the elements it contributes (all, or its half of an NVLink pair's sum)
 };
 
 struct alignas(64) RankSlot {
@@ -30,6 +31,10 @@ struct alignas(64) RankSlot {
   std::uint64_t probe_address;          // a word the others try to read: may ranks read each other's memory?
   std::uint32_t reads_peers;            // 1: this rank could read every other rank's probe word
   std::atomic<std::uint64_t> copied;    // the last call whose GPU-to-host copy this rank finished
+  std::uint64_t pairs_digest;           // its NVLink pair settings: every rank of a node must have the same
+  std::uint64_t staging_generation;     // bumped each time it (re)allocates its GPU staging buffer; 0: none
+  std::int32_t staging_device;
+  char staging_handle[64];              // that buffer's CUDA IPC handle, for its NVLink partner
   CallInfo call;
 };
 

@@ -18,7 +18,7 @@ from typing import Any
 from hfreduce import _core
 from hfreduce._core import HFReduceError
 
-__all__ = ["Communicator", "HFReduceError", "Settings", "build_info", "settings_from_env"]
+__all__ = ["Communicator", "HFReduceError", "Settings", "build_info", "parse_pairs", "settings_from_env"]
 
 ENV_FILE = "/etc/hfreduce/hfreduce.env"
 
@@ -41,6 +41,8 @@ class Settings:
     ib_sl: int = 0  # the service level of HFReduce's traffic class
     ib_gid_index: int = 0  # RoCE: the GID to address by
     root_ports: str = ""  # PCIe root port of each GPU by index, "0,1,2,3,4,5,5,6": GPUs sharing one copy in turn
+    nvlink: bool = True  # sum NVLink-paired GPUs over the bridge first, where pairs are given and the build can
+    nvlink_pairs: str = ""  # GPU indexes joined by NVLink Bridges, "0-1,2-3,4-5,6-7"
     node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
 
 
@@ -59,6 +61,8 @@ ENV_VARS = {
     "ib_sl": "HFREDUCE_IB_SL",
     "ib_gid_index": "HFREDUCE_IB_GID_INDEX",
     "root_ports": "HFREDUCE_ROOT_PORTS",
+    "nvlink": "HFREDUCE_NVLINK",
+    "nvlink_pairs": "HFREDUCE_NVLINK_PAIRS",
     "node": "HFREDUCE_NODE",
 }
 
@@ -86,7 +90,7 @@ def settings_from_env(env: Mapping[str, str] | None = None, **overrides: Any) ->
 
 def build_info() -> dict[str, Any]:
     """What this build of HFReduce is and can do: version, source digest (set by ffinfra's hfreduce role), SIMD
-    levels compiled in and the best this CPU runs, transports, CUDA."""
+    levels compiled in and the best this CPU runs, transports, the GPU path (CUDA) and its NVLink pair kernel."""
     return {
         "version": _core.version(),
         "source": _core.source(),
@@ -94,7 +98,19 @@ def build_info() -> dict[str, Any]:
         "simd_best": _core.simd_best(),
         "transports": list(_core.transports()),
         "cuda": bool(_core.cuda()),
+        "nvlink": bool(_core.nvlink()),
     }
+
+
+def parse_pairs(text: str) -> list[tuple[int, int]]:
+    """"0-1,2-3" -> [(0, 1), (2, 3)]: HFREDUCE_NVLINK_PAIRS, as ffinfra renders it from gpus.nvlink_pairs."""
+    pairs = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        a, sep, b = item.partition("-")
+        if not (sep and a.strip().isdigit() and b.strip().isdigit()) or int(a) == int(b):
+            raise HFReduceError(f"HFREDUCE_NVLINK_PAIRS={text!r}: expected GPU index pairs like '0-1,2-3'")
+        pairs.append((int(a), int(b)))
+    return pairs
 
 
 class Communicator:
@@ -126,6 +142,8 @@ class Communicator:
             c.root_ports = [int(x) for x in s.root_ports.split(",")] if s.root_ports else []
         except ValueError:
             raise HFReduceError(f"HFREDUCE_ROOT_PORTS={s.root_ports!r}: expected integers, comma-separated") from None
+        c.nvlink = s.nvlink
+        c.nvlink_pairs = parse_pairs(s.nvlink_pairs)
         self.settings = s
         self._comm = _core.Communicator(c)
 
@@ -148,11 +166,13 @@ class Communicator:
             root = f"{env['MASTER_ADDR']}:{port}"
         return cls(int(rank), int(world), root, settings)
 
-    def allreduce(self, array: Any, dtype: str | None = None) -> Any:
+    def allreduce(self, array: Any, dtype: str | None = None, part: tuple[int, int] | None = None) -> Any:
         """Sums `array` over all ranks, in place, and returns it: host memory, or a CUDA GPU's where this build has
         the GPU path (build_info()["cuda"]). `dtype` names the format of raw 16-bit data ("bfloat16" for NumPy
-        uint16 arrays holding bfloat16 bits)."""
-        self._comm.allreduce(array, dtype or "")
+        uint16 arrays holding bfloat16 bits). `part=(lo, hi)` (host memory): this rank contributes only elements
+        lo..hi-1, the rest counting as zero; every rank still receives the whole sum. It is how an NVLink pair's
+        halves meet the node's other buffers."""
+        self._comm.allreduce(array, dtype or "", part)
         return array
 
     def __getattr__(self, name: str) -> Any:  # rank, world, nodes, node_index, local_rank, local_size, simd, ...

@@ -334,6 +334,7 @@ CASES: list[Case] = [
         "nvlink_pairs: [[0, 0]]",
         "[0, 0]",
     ),
+    Case("nvlink-without-pairs", "FF-HW-004", E, (before_acceptance("hfreduce: {nvlink: true}\n"),), "nvlink: true"),
     # ---------------------------------------------------------------- fabric
     # leaf down + up ports ≤ radix: every port an uplink leaves no host port
     Case(
