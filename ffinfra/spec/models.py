@@ -472,7 +472,6 @@ class NcclSpec(Model):
 class HfreduceSpec(Model):
     enabled: bool = True
     chunk_size_kib: int = Field(4096, ge=4, description="pipelining chunk of the inter-node allreduce")
-    gdrcopy_threshold_kib: int = Field(64, ge=0, description="below: GDRCopy; above: cudaMemcpyAsync")
     nvlink: bool | None = Field(None, description="reduce in NVLink pairs first; default: profile has pairs")
     numa_bind: bool = Field(True, description="bind reduce/receive buffers to the IB NIC's NUMA node")
     threads: int | None = Field(

@@ -121,9 +121,9 @@ def profile_env(spec: ClusterSpec, prof: HardwareProfile, source: Source, prefix
         env["HFREDUCE_IB_HCA"] = ",".join(n.device for n in ib)
         env["HFREDUCE_IB_SL"] = str(sl)
     if gpus:
-        env["HFREDUCE_GDRCOPY_THRESHOLD_KIB"] = str(hf.gdrcopy_threshold_kib)
+        # the NVLink-pair variant (paper §IV-C): on or off, and the bridged pairs the library pairs ranks by
         env["HFREDUCE_NVLINK"] = "1" if uses_nvlink(spec, prof) else "0"
-        if uses_nvlink(spec, prof):  # sum over each bridge first (paper §IV-C)
+        if gpus.nvlink_pairs:
             env["HFREDUCE_NVLINK_PAIRS"] = ",".join(f"{a}-{b}" for a, b in gpus.nvlink_pairs)
         if gpus.root_ports:  # GPUs behind one PCIe root port copy to the host in turn (paper §IV-D3)
             env["HFREDUCE_ROOT_PORTS"] = ",".join(str(p) for p in gpus.root_ports)

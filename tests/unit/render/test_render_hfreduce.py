@@ -39,8 +39,8 @@ def test_ff2_env_describes_the_build_and_its_tuning(stack):
         "HFREDUCE_SOCKET_IFNAME": "ib0",  # the spec's netdev: TCP over IPoIB
         "HFREDUCE_IB_HCA": "mlx5_0",
         "HFREDUCE_IB_SL": "1",
-        "HFREDUCE_GDRCOPY_THRESHOLD_KIB": "64",
-        "HFREDUCE_NVLINK": "1",
+        "HFREDUCE_NVLINK": "1",  # the profile declares its NVLink Bridges
+        "HFREDUCE_NVLINK_PAIRS": "0-1,2-3,4-5,6-7",
         "HFREDUCE_ROOT_PORTS": "0,1,2,3,4,5,5,6",  # GPU5 and GPU6 share a root port (paper Fig. 4)
     }
 
@@ -77,9 +77,24 @@ def test_spec_knobs_reach_the_file(edited):
     assert e["HFREDUCE_SOCKET_IFNAME"] == "ib1"
 
 
-def test_nvlink_defaults_to_whether_the_profile_has_pairs(edited):
+def test_nvlink_defaults_to_whether_the_profile_has_pairs(edited, stack):
     topo = edited("small", lambda d: d["hardware"][PROFILE]["gpus"].update(nvlink_pairs=[]))
-    assert env(topo)["HFREDUCE_NVLINK"] == "0"
+    assert env(topo)["HFREDUCE_NVLINK"] == "0" and "HFREDUCE_NVLINK_PAIRS" not in env(topo)
+    assert not topo.hfreduce.builds[0].nvlink  # and the role builds no pair kernel
+    assert stack("small").hfreduce.builds[0].nvlink
+
+
+def test_nvlink_off_keeps_the_pairs_listed_and_builds_no_pair_kernel(edited):
+    topo = edited("ff2", lambda d: d["hfreduce"].update(nvlink=False))
+    assert env(topo)["HFREDUCE_NVLINK"] == "0" and env(topo)["HFREDUCE_NVLINK_PAIRS"] == "0-1,2-3,4-5,6-7"
+    assert not topo.hfreduce.builds[0].nvlink
+
+
+def test_the_build_follows_the_profile_hardware(stack):
+    (lab,) = stack("lab").hfreduce.builds
+    (ff2,) = stack("ff2").hfreduce.builds
+    assert (lab.cuda, lab.ibverbs, lab.nvlink) == (False, True, False)
+    assert (ff2.cuda, ff2.ibverbs, ff2.nvlink) == (True, True, True)
 
 
 def test_no_file_and_no_role_when_disabled(edited):
