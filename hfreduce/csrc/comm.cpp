@@ -187,7 +187,8 @@ void Communicator::allreduce(void* data, std::size_t count, DType dtype, int dev
   if (!broken_.empty()) fail("this communicator failed earlier: ", broken_);
   if (device >= 0 && !gpu::built()) fail("this build of HFReduce has no GPU path (built without CUDA)");
   part.hi = std::min(part.hi, count);
-  if (part.lo > part.hi) fail("part [", part.lo, ", ", part.hi, ") of a buffer of ", count, " elements is empty");
+  if (part.lo > part.hi)
+    fail("part (", part.lo, ", ", part.hi, ") is not a range of a buffer of ", count, " elements: it needs lo <= hi");
   if (device >= 0 && (part.lo != 0 || part.hi != count)) fail("a part of a buffer is for host memory only");
   const std::size_t es = dtype_size(dtype);
   // GPU buffers go through host memory of the buffer's size: shared memory, or a pinned staging buffer

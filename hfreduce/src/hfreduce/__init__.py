@@ -103,7 +103,7 @@ def build_info() -> dict[str, Any]:
 
 
 def parse_pairs(text: str) -> list[tuple[int, int]]:
-    """"0-1,2-3" -> [(0, 1), (2, 3)]: HFREDUCE_NVLINK_PAIRS, as ffinfra renders it from gpus.nvlink_pairs."""
+    """ "0-1,2-3" -> [(0, 1), (2, 3)]: HFREDUCE_NVLINK_PAIRS, as ffinfra renders it from gpus.nvlink_pairs."""
     pairs = []
     for item in filter(None, (x.strip() for x in text.split(","))):
         a, sep, b = item.partition("-")
