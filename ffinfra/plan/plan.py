@@ -11,9 +11,12 @@ from dataclasses import dataclass, field, replace
 
 from ffinfra.compile import Compiled
 from ffinfra.plan.artifact_diff import ArtifactChange, diff_artifacts
+from ffinfra.plan.batches import BatchPlan, fleet_of, plan_batches
 from ffinfra.plan.impact import Impact
 from ffinfra.plan.spec_diff import SpecChange, diff_specs
 from ffinfra.plan.topo_diff import CableChange, TopologyDiff, diff_topologies
+from ffinfra.render.artifact import Artifact
+from ffinfra.render.placement import place
 from ffinfra.render.targets import render_all
 from ffinfra.render.threefs_chains import RESIZE_CHAINS, RESIZE_CREATE, RESIZE_REMOVE
 from ffinfra.spec.hostlist import compress
@@ -41,6 +44,8 @@ class Plan:
     artifacts: list[ArtifactChange]
     rows: list[Row] = field(default_factory=list)
     allow_destructive: bool = False
+    # the batches of the rolling part (files whose change restarts daemons or reboots nodes), in run order
+    batches: BatchPlan | None = None
 
     @property
     def changed(self) -> bool:
@@ -298,11 +303,39 @@ def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, all
         # the new chains grow or shrink from the old ones: same chain ids, few replicas move
         new_topo = replace(new_topo, base_chains=old.topology.chain_table)
     topo = diff_topologies(old.topology, new_topo)
-    arts = diff_artifacts(render_all(old.topology), render_all(new_topo))
+    old_files, new_files = render_all(old.topology), render_all(new_topo)
+    arts = diff_artifacts(old_files, new_files)
     rows = (
         _spec_rows(spec, has_effect=bool(arts) or not topo.empty)
         + _topology_rows(topo)
         + threefs_rows(old.topology, new_topo)
         + _artifact_rows(arts)
     )
-    return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive)
+    batches = rolling_batches(arts, old.topology, old_files, new_topo, new_files)
+    return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches)
+
+
+ROLLING = (Impact.ROLLING_RESTART, Impact.ROLLING_REBOOT)
+
+
+def rolling_hosts(
+    changes: list[ArtifactChange], old: Topology, old_files: list[Artifact], new: Topology, new_files: list[Artifact]
+) -> list[str]:
+    """The hosts of the new topology that install (or installed) a file whose change restarts or reboots."""
+    paths = {c.path for c in changes if c.impact in ROLLING}
+    hosts: set[str] = set()
+    for topo, files in ((old, old_files), (new, new_files)):
+        for host, roles in place(topo, [a for a in files if a.path in paths]).items():
+            if roles:
+                hosts.add(host)
+    return [h.name for h in new.hosts if h.name in hosts]
+
+
+def rolling_batches(
+    changes: list[ArtifactChange], old: Topology, old_files: list[Artifact], new: Topology, new_files: list[Artifact]
+) -> BatchPlan | None:
+    hosts = rolling_hosts(changes, old, old_files, new, new_files)
+    if not hosts:
+        return None
+    resize = new.chain_resize
+    return plan_batches(fleet_of(new), hosts, resize.table if resize else None)

@@ -16,6 +16,7 @@ from ffinfra.plan.impact import MEANING, Impact
 from ffinfra.plan.plan import Plan, Row
 
 MAX_DIFF_LINES = 400  # per file in Markdown: GitHub comments are capped at 65,536 characters
+MAX_BATCHES_SHOWN = 12  # in the terminal without --details
 
 
 def _impact(row: Row) -> str:
@@ -61,6 +62,14 @@ def print_table(plan: Plan, console: Console, details: bool = False, diffs: bool
                 console.print(f"\n{r.subject}:", markup=False)
                 for line in r.details:
                     console.print(f"  {line}", markup=False)
+    if plan.batches is not None:
+        lines = plan.batches.lines()
+        shown = lines if details else lines[: len(plan.batches.bound) + 1 + MAX_BATCHES_SHOWN]
+        console.print("\nRolling batches (upgrades.max_unavailable, upgrades.canary):", markup=False)
+        for line in shown:
+            console.print(f"  {line}", markup=False, highlight=False)
+        if len(shown) < len(lines):
+            console.print(f"  … {len(lines) - len(shown)} more batch(es): --details lists all", markup=False)
     if diffs:
         for a in plan.artifacts:
             console.print(a.diff, markup=False, highlight=False)
@@ -95,6 +104,14 @@ def markdown(plan: Plan, diffs: bool = False) -> str:
         out += ["", f"<details><summary>{_cell(r.subject)}: {len(r.details)} item(s)</summary>", "", "```"]
         out += list(r.details)
         out += ["```", "", "</details>"]
+    if plan.batches is not None:
+        b = plan.batches
+        lines = b.lines()
+        shown = lines[: len(b.bound) + 1 + MAX_BATCHES_SHOWN]
+        if len(shown) < len(lines):
+            shown.append(f"… {len(lines) - len(shown)} more batch(es): `ffinfra plan --details` lists all")
+        out += ["", f"<details><summary>Rolling batches: {len(b.batches)} (no fewer possible than {b.lower_bound})"
+                "</summary>", "", "```", *shown, "```", "", "</details>"]  # fmt: skip
     if diffs and plan.artifacts:
         out += ["", f"<details><summary>File diffs ({len(plan.artifacts)} file(s))</summary>", ""]
         for a in plan.artifacts:
@@ -177,6 +194,16 @@ def change_set(plan: Plan, diffs: bool = False) -> dict[str, Any]:
             }
             for a in plan.artifacts
         ],
+        "batches": None
+        if plan.batches is None
+        else {
+            "lower_bound": plan.batches.lower_bound,
+            "bound": [{"rule": rule, "batches": n, "why": why} for rule, n, why in plan.batches.bound],
+            "limits": plan.batches.limits,
+            "order": [
+                {"index": b.index, "kind": b.kind, "hosts": list(b.hosts), "why": b.why} for b in plan.batches.batches
+            ],
+        },
         "rows": [
             {
                 "section": r.section,

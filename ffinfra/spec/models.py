@@ -548,9 +548,26 @@ class ProvisioningSpec(Model):
 
 
 class UpgradesSpec(Model):
-    """Rolling upgrades (a later issue fills this in)."""
+    """Rolling changes: how many nodes a change may take out of service at once (plan/batches.py)."""
 
-    max_unavailable: int = Field(1, ge=1, description="nodes of a group taken down at once")
+    max_unavailable: int | str = Field(
+        1,
+        description="compute nodes of a zone (and storage nodes) down at once: a count, or a percentage such as "
+        "'25%' (rounded down, at least 1)",
+    )
+    canary: int = Field(1, ge=0, le=16, description="compute nodes changed alone, first, before any other batch")
+
+    @field_validator("max_unavailable")
+    @classmethod
+    def _count_or_percent(cls, v: int | str) -> int | str:
+        if isinstance(v, int):
+            if v < 1:
+                raise ValueError("at least 1 node")
+            return v
+        m = re.fullmatch(r"(\d{1,3})%", v)
+        if m is None or not 1 <= int(m.group(1)) <= 100:
+            raise ValueError(f"{v!r} is neither a count nor a percentage from 1% to 100%")
+        return v
 
 
 class ValidationSpec(Model):

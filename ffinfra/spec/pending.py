@@ -36,7 +36,8 @@ BARE_METAL = Issue(15, "bare-metal provisioning")
 
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
 PENDING: dict[type[BaseModel], dict[str, Issue]] = {
-    UpgradesSpec: {"max_unavailable": ROLLING},
+    # `plan` shows the batches these shape (plan/batches.py); `up` does not run them batch by batch yet
+    UpgradesSpec: {"max_unavailable": ROLLING, "canary": ROLLING},
     ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
 }
 
