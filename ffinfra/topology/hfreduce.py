@@ -121,6 +121,11 @@ def profile_env(spec: ClusterSpec, prof: HardwareProfile, source: Source, prefix
         env["HFREDUCE_IB_HCA"] = ",".join(n.device for n in ib)
         env["HFREDUCE_IB_SL"] = str(sl)
     if gpus:
+        # GPU indexes (pairs, root ports) are nvidia-smi's: by PCI bus id where the profile lists them, else CUDA's
+        # device numbers in PCI order
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        if gpus.pci:
+            env["HFREDUCE_GPU_PCI"] = ",".join(gpus.pci)
         # the NVLink-pair variant (paper §IV-C): on or off, and the bridged pairs the library pairs ranks by
         env["HFREDUCE_NVLINK"] = "1" if uses_nvlink(spec, prof) else "0"
         if gpus.nvlink_pairs:

@@ -70,13 +70,15 @@ NB_MODULE(_core, m) {
       .def_rw("ib_gid_index", &Config::ib_gid_index)
       .def_rw("root_ports", &Config::root_ports)
       .def_rw("nvlink", &Config::nvlink)
-      .def_rw("nvlink_pairs", &Config::nvlink_pairs);
+      .def_rw("nvlink_pairs", &Config::nvlink_pairs)
+      .def_rw("gpu_pci", &Config::gpu_pci);
 
   nb::class_<Communicator>(m, "Communicator")
       .def(nb::init<const Config&>(), nb::call_guard<nb::gil_scoped_release>())
       .def(
           "allreduce",
-          [](Communicator& c, AnyArray a, const std::string& as, std::optional<std::pair<std::size_t, std::size_t>> part) {
+          [](Communicator& c, AnyArray a, const std::string& as,
+             std::optional<std::pair<std::size_t, std::size_t>> part) {
             const DType d = dtype_of(a.dtype(), as);
             int device = -1;
             if (a.device_type() == nb::device::cuda::value)
@@ -164,4 +166,5 @@ NB_MODULE(_core, m) {
   m.def("tree_parent", &tree_parent, nb::arg("tree"), nb::arg("nodes"), nb::arg("node"));
   m.def("pair_partners", &pair_partners, nb::arg("pairs"), nb::arg("devices"));
   m.def("pair_split", &pair_split, nb::arg("count"));
+  m.def("pci_index", &pci_index, nb::arg("ids"), nb::arg("id"));
 }

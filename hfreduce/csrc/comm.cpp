@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <sys/uio.h>
 #include <thread>
@@ -236,11 +237,13 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device,
   };
   if (!seg_) {  // one rank on this node: straight between nodes, in the caller's buffer (or a host copy of it)
     if (device < 0) {
-      std::memset(data, 0, part.lo * es);  // what it does not contribute counts as zero; the sum overwrites it
-      std::memset(data + part.hi * es, 0, (count - part.hi) * es);
+      if (count > 0) {  // what it does not contribute counts as zero; the sum overwrites it
+        std::memset(data, 0, part.lo * es);
+        std::memset(data + part.hi * es, 0, (count - part.hi) * es);
+      }
       return between_nodes(data);
     }
-    if (staging_ == nullptr) staging_ = gpu::alloc_pinned(cfg_.buffer_bytes);
+    if (staging_ == nullptr) staging_ = gpu::alloc_pinned(cfg_.buffer_bytes, device);
     char* host = static_cast<char*>(staging_);
     gpu::to_host(host, data, bytes, device);
     between_nodes(host);
@@ -252,44 +255,49 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device,
   // Where this rank's input is: read in place by the others (single-copy), or in its slot (copied; always for a
   // GPU buffer, whose D2H copy lands there).
   const bool in_place = single_copy_ && device < 0;
+  const int gpu = device >= 0 ? gpu_index(device) : -1;
   me.call = {seq, count, static_cast<std::uint32_t>(dtype), device,
-             in_place ? reinterpret_cast<std::uint64_t>(data) : 0, part.lo, part.hi};
+             in_place ? reinterpret_cast<std::uint64_t>(data) : 0, part.lo, part.hi, gpu};
   if (device >= 0 && !slots_pinned_) {
-    gpu::pin(seg_->slot(0), seg_->capacity() * static_cast<std::size_t>(local_size_ + 1));  // slots and result
+    gpu::pin(seg_->slot(0), seg_->capacity() * static_cast<std::size_t>(local_size_ + 1), device);  // + result
     slots_pinned_ = true;
   }
-  // NVLink pairs: both GPUs stage their buffers, each sums its half of the two over the bridge and sends only that
-  // half to the host; the rest of the node sees a pair as two ranks contributing half a buffer each.
+  // NVLink pairs: each GPU of a pair sums its half of the two buffers over the bridge and sends only that half to
+  // the host; the rest of the node sees a pair as two ranks contributing half a buffer each.
   int partner = -1;
   bool pairs_in_call = false;  // some ranks of this node pair in this call: all take the pairs' barriers
-  Part half;
+  Part half, other;
   if (pairs_on_) {
-    if (device >= 0 && gpu::nvlink_built()) stage_on(device);
     seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to enter allreduce");
     check_calls(seq, count, dtype);
     const std::vector<int> partners = call_partners();
     partner = partners[static_cast<std::size_t>(local_rank_)];
     pairs_in_call = std::any_of(partners.begin(), partners.end(), [](int q) { return q >= 0; });
     if (partner >= 0) {
-      open_partner(partner, device);
       const std::size_t split = pair_split(count);
       half = local_rank_ < partner ? Part{0, split} : Part{split, count};
-      gpu::copy_on_device(gpu_staging_, data, bytes, device);
+      other = local_rank_ < partner ? Part{split, count} : Part{0, split};
+      // the half the partner sums goes to this rank's staging buffer, for the partner to read
+      stage_on(device);
+      gpu::copy_on_device(static_cast<char*>(gpu_staging_) + other.lo * es, data + other.lo * es,
+                          (other.hi - other.lo) * es, device);
       gpu::sync(device);
     }
     if (pairs_in_call) seg_->barrier(cfg_.timeout_s, "waiting for this node's NVLink pairs to stage their buffers");
   }
   partner_ = partner;
   if (partner >= 0) {
-    char* mine = static_cast<char*>(gpu_staging_) + half.lo * es;
-    gpu::add_from_peer(mine, static_cast<char*>(peer_staging_) + half.lo * es, half.hi - half.lo, dtype, device);
+    open_partner(partner, device);
+    char* sum = static_cast<char*>(gpu_staging_) + half.lo * es;
+    gpu::pair_sum(sum, data + half.lo * es, static_cast<char*>(peer_staging_) + half.lo * es, half.hi - half.lo,
+                  dtype, device);
     me.call.part_lo = half.lo;
     me.call.part_hi = half.hi;
-    wait_for_root_port(device, seq);
-    gpu::to_host(seg_->slot(local_rank_) + half.lo * es, mine, (half.hi - half.lo) * es, device);  // after the sum
+    wait_for_root_port(gpu, seq);
+    gpu::to_host(seg_->slot(local_rank_) + half.lo * es, sum, (half.hi - half.lo) * es, device);  // after the sum
     me.copied.store(seq);
   } else if (device >= 0) {
-    wait_for_root_port(device, seq);
+    wait_for_root_port(gpu, seq);
     gpu::to_host(seg_->slot(local_rank_), data, bytes, device);
     me.copied.store(seq);
   } else if (!in_place) {
@@ -315,7 +323,6 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device,
     char* mine = static_cast<char*>(gpu_staging_) + half.lo * es;
     gpu::to_device(mine, seg_->result() + half.lo * es, (half.hi - half.lo) * es, device);
     seg_->barrier(cfg_.timeout_s, "waiting for this node's NVLink pairs to bring the result back");
-    const Part other = half.lo == 0 ? Part{half.hi, count} : Part{0, half.lo};
     gpu::copy_on_device(data + half.lo * es, mine, (half.hi - half.lo) * es, device);
     gpu::copy_on_device(data + other.lo * es, static_cast<char*>(peer_staging_) + other.lo * es,
                         (other.hi - other.lo) * es, device);
@@ -334,8 +341,26 @@ void Communicator::piece(char* data, std::size_t count, DType dtype, int device,
   seg_->barrier(cfg_.timeout_s, "waiting for this node's ranks to copy the result out");
 }
 
-// A GPU rank's staging buffer, which its NVLink partner reads: a piece's bytes of device memory, allocated on first
-// use and exported once. Every GPU rank has one when pairs are configured: pairs are known only inside a call.
+// A GPU's index in the node's numbering (the spec's, nvidia-smi's): its position in HFREDUCE_GPU_PCI by PCI bus
+// id where that is given, so ranks that each see only their own GPU (CUDA_VISIBLE_DEVICES) still tell them apart;
+// else the CUDA device number (ffinfra's hfreduce.env sets CUDA_DEVICE_ORDER=PCI_BUS_ID to make the two agree).
+int Communicator::gpu_index(int device) {
+  auto it = gpus_.find(device);
+  if (it == gpus_.end()) {
+    const std::string bus = gpu::pci_bus_id(device);
+    int index = device;
+    if (!cfg_.gpu_pci.empty()) {
+      index = pci_index(cfg_.gpu_pci, bus);
+      if (index < 0) fail("GPU ", device, " (PCI ", bus, ") is not among HFREDUCE_GPU_PCI: the profile's gpus.pci");
+    }
+    it = gpus_.emplace(device, std::make_pair(index, bus)).first;
+  }
+  if (seg_) std::snprintf(seg_->me().gpu_bus, sizeof seg_->me().gpu_bus, "%s", it->second.second.c_str());
+  return it->second.first;
+}
+
+// A paired rank's staging buffer: a piece's bytes of device memory, allocated on its first paired call and exported
+// (CUDA IPC) once, for the partner to map. A new device gets a new buffer, and the partner sees a new generation.
 void Communicator::stage_on(int device) {
   if (gpu_staging_ != nullptr && gpu_staging_device_ == device) return;
   gpu::ipc_close(peer_staging_, gpu_staging_device_);
@@ -347,46 +372,51 @@ void Communicator::stage_on(int device) {
   gpu_staging_device_ = device;
   RankSlot& me = seg_->me();
   gpu::ipc_export(gpu_staging_, me.staging_handle, device);
-  me.staging_device = device;
   me.staging_generation = me.staging_generation + 1;
 }
 
-// Who pairs with whom in this call, from the devices the node's ranks published (the same answer on every rank).
+// Who pairs with whom in this call, from the GPUs the node's ranks published (the same answer on every rank).
 // A build without the pair kernel pairs nobody: its GPU ranks take the PCIe path alone.
 std::vector<int> Communicator::call_partners() const {
   const SegmentHeader& h = seg_->header();
-  std::vector<int> devices;
-  for (int i = 0; i < local_size_; ++i) devices.push_back(gpu::nvlink_built() ? h.ranks[i].call.device : -1);
-  return pair_partners(cfg_.nvlink_pairs, devices);
+  std::vector<int> gpus;
+  for (int i = 0; i < local_size_; ++i) gpus.push_back(gpu::nvlink_built() ? h.ranks[i].call.gpu : -1);
+  return pair_partners(cfg_.nvlink_pairs, gpus);
 }
 
+// Maps the partner's staging buffer, once per buffer it allocates. Its GPU must be visible here too (by PCI bus id:
+// CUDA numbers the GPUs a process sees from 0).
 void Communicator::open_partner(int partner, int device) {
   const RankSlot& peer = seg_->header().ranks[partner];
   if (peer_staging_ != nullptr && peer_local_ == partner && peer_generation_ == peer.staging_generation) return;
+  const int peer_device = gpu::device_by_pci(peer.gpu_bus);
+  if (peer_device < 0)
+    fail("rank ", peer.global_rank, "'s GPU (PCI ", peer.gpu_bus, ") is NVLink-paired with this rank's but not visible ",
+         "to it: the ranks of a pair must both see both GPUs (CUDA_VISIBLE_DEVICES)");
   gpu::ipc_close(peer_staging_, device);
   peer_staging_ = nullptr;
-  peer_staging_ = gpu::ipc_open(peer.staging_handle, device, peer.staging_device);
+  peer_staging_ = gpu::ipc_open(peer.staging_handle, device, peer_device);
   peer_local_ = partner;
   peer_generation_ = peer.staging_generation;
 }
 
 // GPUs behind one PCIe root port share its ~37 GB/s (paper §IV-D3): of the node's ranks whose GPUs share a port,
 // the lower local rank copies first. A rank only ever waits for lower ones, so nobody waits in a circle.
-void Communicator::wait_for_root_port(int device, std::uint64_t seq) {
+void Communicator::wait_for_root_port(int gpu, std::uint64_t seq) {
   const auto& ports = cfg_.root_ports;
-  if (ports.empty() || device >= static_cast<int>(ports.size())) return;
+  if (ports.empty() || gpu < 0 || gpu >= static_cast<int>(ports.size())) return;
   const SegmentHeader& h = seg_->header();
   const Deadline deadline = Deadline::in(cfg_.timeout_s);
   for (int j = 0; j < local_rank_; ++j) {
     for (;;) {
       const CallInfo& other = h.ranks[j].call;
-      const int d = other.seq == seq ? other.device : -1;
-      if (other.seq == seq && (d < 0 || d >= static_cast<int>(ports.size()) || ports[d] != ports[device])) break;
+      const int g = other.seq == seq ? other.gpu : -1;
+      if (other.seq == seq && (g < 0 || g >= static_cast<int>(ports.size()) || ports[g] != ports[gpu])) break;
       if (h.ranks[j].copied.load() >= seq) break;
       seg_->throw_if_aborted();
       if (deadline.passed())
         fail("timed out after ", cfg_.timeout_s, " s waiting for rank ", h.ranks[j].global_rank,
-             " to finish its GPU copy (its GPU shares a PCIe root port with GPU ", device, ")");
+             " to finish its GPU copy (its GPU shares a PCIe root port with GPU ", gpu, ")");
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,6 +43,7 @@ struct Config {
   std::vector<int> root_ports;          // PCIe root port of each GPU (by index): GPUs sharing one copy in turn
   bool nvlink = true;                   // sum NVLink-paired GPUs' buffers over the bridge first (needs the pair kernel)
   std::vector<std::pair<int, int>> nvlink_pairs;  // GPU indexes joined by an NVLink Bridge
+  std::vector<std::string> gpu_pci;     // PCI bus id of each GPU (by index): how GPU indexes are found; [] = CUDA's
 };
 
 struct Part {  // the elements of a rank's buffer it contributes to the sum; the others count as zero
@@ -80,7 +82,8 @@ class Communicator {
   void stage_on(int device);
   std::vector<int> call_partners() const;
   void open_partner(int partner, int device);
-  void wait_for_root_port(int device, std::uint64_t seq);
+  void wait_for_root_port(int gpu, std::uint64_t seq);
+  int gpu_index(int device);
   // Who gives up first when something stalls: whoever knows most about it. A node waits `timeout_s` for its own
   // ranks; between nodes a call waits a grace longer (so a late rank's own leader speaks first); a node's other
   // ranks wait for their leader's part another grace longer (so the leader's message about another node wins).
@@ -106,6 +109,7 @@ class Communicator {
   int peer_local_ = -1;
   std::uint64_t peer_generation_ = 0;
   int partner_ = -1;
+  std::map<int, std::pair<int, std::string>> gpus_;  // CUDA device → (its index in the node's numbering, PCI id)
   std::string broken_;
 };
 

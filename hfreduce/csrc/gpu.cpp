@@ -3,6 +3,8 @@
 #include "error.hpp"
 
 #include <cstring>
+#include <map>
+#include <string>
 
 #ifdef HF_WITH_CUDA
 #include <cuda_runtime_api.h>
@@ -21,17 +23,24 @@ void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) fail(what, ": ", cudaGetErrorString(e));
 }
 
-// One stream per process: the copies of one call are ordered, and cudaStreamSynchronize waits for just them.
-cudaStream_t stream_for(int device) {
-  static thread_local int current = -1;
-  static thread_local cudaStream_t stream = nullptr;
-  if (current != device) {
-    check(cudaSetDevice(device), "cudaSetDevice");
-    if (stream) cudaStreamDestroy(stream);
-    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
-    current = device;
+// Makes `device` this thread's current GPU, on every call: the caller (or another library) may have changed it
+// since. It is not restored afterwards: restoring device 0 on a thread that never used a GPU would open a context
+// there, several hundred MiB on a GPU this rank does not use.
+void use(int device) { check(cudaSetDevice(device), "cudaSetDevice"); }
+
+// One stream per thread and GPU, kept: the copies and the kernel of one call are ordered on it, and
+// cudaStreamSynchronize waits for just them. A blocking stream, so it also waits for work the caller queued on the
+// legacy default stream (the Python layer waits for the caller's current stream too).
+cudaStream_t stream_on(int device) {
+  static thread_local std::map<int, cudaStream_t> streams;
+  use(device);
+  auto it = streams.find(device);
+  if (it == streams.end()) {
+    cudaStream_t s = nullptr;
+    check(cudaStreamCreateWithFlags(&s, cudaStreamDefault), "cudaStreamCreate");
+    it = streams.emplace(device, s).first;
   }
-  return stream;
+  return it->second;
 }
 
 }  // namespace
@@ -39,18 +48,19 @@ cudaStream_t stream_for(int device) {
 bool built() { return true; }
 
 void to_host(void* host, const void* device_ptr, std::size_t bytes, int device) {
-  cudaStream_t s = stream_for(device);
+  cudaStream_t s = stream_on(device);
   check(cudaMemcpyAsync(host, device_ptr, bytes, cudaMemcpyDeviceToHost, s), "cudaMemcpyAsync (GPU to host)");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize (GPU to host)");
 }
 
 void to_device(void* device_ptr, const void* host, std::size_t bytes, int device) {
-  cudaStream_t s = stream_for(device);
+  cudaStream_t s = stream_on(device);
   check(cudaMemcpyAsync(device_ptr, host, bytes, cudaMemcpyHostToDevice, s), "cudaMemcpyAsync (host to GPU)");
   check(cudaStreamSynchronize(s), "cudaStreamSynchronize (host to GPU)");
 }
 
-void pin(void* host, std::size_t bytes) {
+void pin(void* host, std::size_t bytes, int device) {
+  use(device);  // registering opens a context on the current GPU: this rank's
   const cudaError_t e = cudaHostRegister(host, bytes, cudaHostRegisterPortable);
   if (e == cudaErrorHostMemoryAlreadyRegistered) {
     cudaGetLastError();  // clear it: registered before is what we want
@@ -59,7 +69,8 @@ void pin(void* host, std::size_t bytes) {
   check(e, "cudaHostRegister (the node's shared memory)");
 }
 
-void* alloc_pinned(std::size_t bytes) {
+void* alloc_pinned(std::size_t bytes, int device) {
+  use(device);
   void* p = nullptr;
   check(cudaMallocHost(&p, bytes), "cudaMallocHost");
   return p;
@@ -67,6 +78,21 @@ void* alloc_pinned(std::size_t bytes) {
 
 void free_pinned(void* p) {
   if (p) cudaFreeHost(p);
+}
+
+std::string pci_bus_id(int device) {
+  char id[32] = {};
+  check(cudaDeviceGetPCIBusId(id, sizeof id, device), "cudaDeviceGetPCIBusId");
+  return id;
+}
+
+int device_by_pci(const std::string& bus_id) {
+  int device = -1;
+  if (cudaDeviceGetByPCIBusId(&device, bus_id.c_str()) != cudaSuccess) {
+    cudaGetLastError();  // not visible in this process: clear the error, the caller explains
+    return -1;
+  }
+  return device;
 }
 
 bool nvlink_built() {
@@ -78,7 +104,7 @@ bool nvlink_built() {
 }
 
 void* alloc_device(std::size_t bytes, int device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
+  use(device);
   void* p = nullptr;
   check(cudaMalloc(&p, bytes), "cudaMalloc (the NVLink pair's staging buffer)");
   return p;
@@ -91,7 +117,7 @@ void free_device(void* p, int device) {
 }
 
 void ipc_export(void* device_ptr, char* handle, int device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
+  use(device);
   cudaIpcMemHandle_t h;
   check(cudaIpcGetMemHandle(&h, device_ptr), "cudaIpcGetMemHandle");
   static_assert(sizeof h == kIpcHandleBytes, "CUDA's IPC handle size");
@@ -99,7 +125,7 @@ void ipc_export(void* device_ptr, char* handle, int device) {
 }
 
 void* ipc_open(const char* handle, int device, int peer_device) {
-  check(cudaSetDevice(device), "cudaSetDevice");
+  use(device);
   int can = 0;
   check(cudaDeviceCanAccessPeer(&can, device, peer_device), "cudaDeviceCanAccessPeer");
   if (!can)
@@ -120,19 +146,20 @@ void ipc_close(void* p, int device) {
 
 void copy_on_device(void* dst, const void* src, std::size_t bytes, int device) {
   if (bytes == 0) return;
-  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_for(device)), "cudaMemcpyAsync (on the GPU)");
+  check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_on(device)), "cudaMemcpyAsync (on the GPU)");
 }
 
-void add_from_peer(void* mine, const void* peer, std::size_t count, DType dtype, int device) {
+void pair_sum(void* out, const void* mine, const void* peer, std::size_t count, DType dtype, int device) {
 #ifdef HF_WITH_NVLINK
-  check(launch_pair_add(static_cast<int>(dtype), mine, peer, count, stream_for(device)), "the NVLink pair kernel");
+  cudaStream_t s = stream_on(device);
+  check(launch_pair_sum(static_cast<int>(dtype), out, mine, peer, count, device, s), "the NVLink pair kernel");
 #else
-  (void)mine, (void)peer, (void)count, (void)dtype, (void)device;
+  (void)out, (void)mine, (void)peer, (void)count, (void)dtype, (void)device;
   fail("this build of HFReduce has no NVLink pair kernel (built without nvcc)");
 #endif
 }
 
-void sync(int device) { check(cudaStreamSynchronize(stream_for(device)), "cudaStreamSynchronize"); }
+void sync(int device) { check(cudaStreamSynchronize(stream_on(device)), "cudaStreamSynchronize"); }
 
 #else
 
@@ -140,9 +167,11 @@ bool built() { return false; }
 [[noreturn]] static void absent() { fail("this build of HFReduce has no GPU path (built without CUDA)"); }
 void to_host(void*, const void*, std::size_t, int) { absent(); }
 void to_device(void*, const void*, std::size_t, int) { absent(); }
-void pin(void*, std::size_t) { absent(); }
-void* alloc_pinned(std::size_t) { absent(); }
+void pin(void*, std::size_t, int) { absent(); }
+void* alloc_pinned(std::size_t, int) { absent(); }
 void free_pinned(void*) {}
+std::string pci_bus_id(int) { absent(); }
+int device_by_pci(const std::string&) { absent(); }
 bool nvlink_built() { return false; }
 void* alloc_device(std::size_t, int) { absent(); }
 void free_device(void*, int) {}
@@ -150,7 +179,7 @@ void ipc_export(void*, char*, int) { absent(); }
 void* ipc_open(const char*, int, int) { absent(); }
 void ipc_close(void*, int) {}
 void copy_on_device(void*, const void*, std::size_t, int) { absent(); }
-void add_from_peer(void*, const void*, std::size_t, DType, int) { absent(); }
+void pair_sum(void*, const void*, const void*, std::size_t, DType, int) { absent(); }
 void sync(int) { absent(); }
 
 #endif

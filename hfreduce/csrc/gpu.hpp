@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "kernels.hpp"
 
@@ -15,9 +16,12 @@ namespace hfreduce::gpu {
 bool built();  // this build has the GPU path
 void to_host(void* host, const void* device_ptr, std::size_t bytes, int device);
 void to_device(void* device_ptr, const void* host, std::size_t bytes, int device);
-void pin(void* host, std::size_t bytes);      // cudaHostRegister: once per mapping
-void* alloc_pinned(std::size_t bytes);        // a staging buffer for a rank alone on its node
+// Every call makes its `device` the thread's current GPU first (and leaves it so).
+void pin(void* host, std::size_t bytes, int device);  // cudaHostRegister: once per mapping
+void* alloc_pinned(std::size_t bytes, int device);    // a staging buffer for a rank alone on its node
 void free_pinned(void* p);
+std::string pci_bus_id(int device);  // "0000:01:00.0"
+int device_by_pci(const std::string& bus_id);  // the CUDA device with that PCI bus id in this process, or -1
 
 constexpr std::size_t kIpcHandleBytes = 64;  // CUDA_IPC_HANDLE_SIZE
 bool nvlink_built();  // this build has the pair kernel
@@ -29,7 +33,7 @@ void* ipc_open(const char* handle, int device, int peer_device);
 void ipc_close(void* p, int device);
 // Queued on this process's stream; sync() waits for everything queued.
 void copy_on_device(void* dst, const void* src, std::size_t bytes, int device);
-void add_from_peer(void* mine, const void* peer, std::size_t count, DType dtype, int device);  // mine += peer
+void pair_sum(void* out, const void* mine, const void* peer, std::size_t count, DType dtype, int device);  // out = mine + peer
 void sync(int device);
 
 }  // namespace hfreduce::gpu

@@ -7,6 +7,8 @@
 
 namespace hfreduce::gpu {
 
-cudaError_t launch_pair_add(int dtype, void* mine, const void* peer, std::size_t n, cudaStream_t stream);
+// out = mine + peer, n elements, on `device` (the current one) in `stream`
+cudaError_t launch_pair_sum(int dtype, void* out, const void* mine, const void* peer, std::size_t n, int device,
+                            cudaStream_t stream);
 
 }  // namespace hfreduce::gpu

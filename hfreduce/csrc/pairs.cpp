@@ -1,6 +1,8 @@
 #include "pairs.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <tuple>
 
 namespace hfreduce {
 
@@ -28,5 +30,25 @@ std::vector<int> pair_partners(const std::vector<std::pair<int, int>>& pairs, co
 }
 
 std::size_t pair_split(std::size_t count) { return count / 2 / 64 * 64; }
+
+namespace {
+
+// domain:bus:device.function, all hexadecimal; (-1, ...) if it is not one
+std::tuple<long, long, long, long> parse_pci(const std::string& id) {
+  unsigned long domain = 0, bus = 0, dev = 0, fn = 0;
+  char end = 0;
+  if (std::sscanf(id.c_str(), "%lx:%lx:%lx.%lx%c", &domain, &bus, &dev, &fn, &end) != 4) return {-1, 0, 0, 0};
+  return {static_cast<long>(domain), static_cast<long>(bus), static_cast<long>(dev), static_cast<long>(fn)};
+}
+
+}  // namespace
+
+int pci_index(const std::vector<std::string>& ids, const std::string& id) {
+  const auto want = parse_pci(id);
+  if (std::get<0>(want) < 0) return -1;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (parse_pci(ids[i]) == want) return static_cast<int>(i);
+  return -1;
+}
 
 }  // namespace hfreduce

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -16,5 +17,8 @@ std::vector<int> pair_partners(const std::vector<std::pair<int, int>>& pairs, co
 // The element where a pair's buffer of `count` elements splits: the lower local rank takes [0, split), its partner
 // [split, count). Rounded down to 64 elements, so both halves start 128-byte aligned for the GPU's vector loads.
 std::size_t pair_split(std::size_t count);
+
+// The position of PCI bus id `id` in `ids`, compared by value ("0000:01:00.0" is "00000000:01:00.0"), or -1.
+int pci_index(const std::vector<std::string>& ids, const std::string& id);
 
 }  // namespace hfreduce

@@ -21,6 +21,7 @@ struct CallInfo {  // what a rank asked for, checked against the others before a
   std::int32_t device;    // the GPU its buffer is on; -1: host memory
   std::uint64_t address;  // its host buffer, read in place by the node's other ranks; 0: the data is in its slot
   std::uint64_t part_lo, part_hi;  // the elements it contributes (all, or its half of an NVLink pair's sum)
+  std::int32_t gpu;                // that GPU in the node's numbering (gpus.pci order, else CUDA's); -1: host
 };
 
 struct alignas(64) RankSlot {
@@ -33,8 +34,8 @@ struct alignas(64) RankSlot {
   std::atomic<std::uint64_t> copied;    // the last call whose GPU-to-host copy this rank finished
   std::uint64_t pairs_digest;           // its NVLink pair settings: every rank of a node must have the same
   std::uint64_t staging_generation;     // bumped each time it (re)allocates its GPU staging buffer; 0: none
-  std::int32_t staging_device;
   char staging_handle[64];              // that buffer's CUDA IPC handle, for its NVLink partner
+  char gpu_bus[32];                     // the PCI bus id of the GPU of its last GPU call
   CallInfo call;
 };
 

@@ -75,3 +75,11 @@ def test_it_still_sums_host_buffers(gpu_build):
         "x = np.arange(10, dtype=np.float32); c.allreduce(x); print(x.sum())\n"
     )
     assert run(gpu_build, code).strip() == "45.0"
+
+
+def test_the_module_carries_its_own_cuda_runtime(gpu_build):
+    """CUDA's runtime is linked in statically: a job's other runtime (PyTorch's, often another release) can neither
+    shadow it nor lack a symbol the pair kernel's code calls."""
+    (core,) = (gpu_build / "hfreduce").glob("_core*.so")
+    needed = subprocess.run(["readelf", "-d", str(core)], capture_output=True, text=True, check=True).stdout
+    assert "libcudart" not in needed, needed

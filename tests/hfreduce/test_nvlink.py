@@ -35,6 +35,31 @@ def test_ranks_pair_when_their_gpus_share_a_bridge(pairs, devices, partners):
     assert _core.pair_partners(pairs, devices) == partners
 
 
+FF2_PCI = ["0000:01:00.0", "0000:21:00.0", "0000:41:00.0", "0000:61:00.0", "0000:81:00.0", "0000:a1:00.0"]
+
+
+@pytest.mark.parametrize(
+    ("bus_id", "index"),
+    [
+        ("0000:41:00.0", 2),
+        ("00000000:41:00.0", 2),  # CUDA writes a 4-digit domain, NVML an 8-digit one
+        ("0000:A1:00.0", 5),  # hex either case
+        ("0000:41:00.1", -1),  # another function
+        ("0000:42:00.0", -1),
+        ("not a bus id", -1),
+    ],
+)
+def test_a_gpu_is_found_by_its_pci_bus_id_whatever_its_cuda_number(bus_id, index):
+    """With HFREDUCE_GPU_PCI (the profile's gpus.pci) a rank's GPU index is its position there: ranks that each
+    see only their own GPU as CUDA device 0 (CUDA_VISIBLE_DEVICES) still pair and take root-port turns right."""
+    assert _core.pci_index(FF2_PCI, bus_id) == index
+
+
+def test_pci_ids_come_from_the_environment():
+    s = hfreduce.settings_from_env({"HFREDUCE_GPU_PCI": ",".join(FF2_PCI)})
+    assert s.gpu_pci.split(",") == FF2_PCI
+
+
 @pytest.mark.parametrize("count", [0, 1, 127, 128, 129, 1000, 4097, 1 << 20])
 def test_a_pair_splits_its_buffer_in_two_aligned_halves(count):
     split = _core.pair_split(count)

@@ -43,6 +43,7 @@ class Settings:
     root_ports: str = ""  # PCIe root port of each GPU by index, "0,1,2,3,4,5,5,6": GPUs sharing one copy in turn
     nvlink: bool = True  # sum NVLink-paired GPUs over the bridge first, where pairs are given and the build can
     nvlink_pairs: str = ""  # GPU indexes joined by NVLink Bridges, "0-1,2-3,4-5,6-7"
+    gpu_pci: str = ""  # PCI bus id of each GPU by index: how a rank's GPU is told apart; "" = CUDA's device numbers
     node: str = ""  # node name; "" = hostname (tests set it to put many "nodes" on one host)
 
 
@@ -63,6 +64,7 @@ ENV_VARS = {
     "root_ports": "HFREDUCE_ROOT_PORTS",
     "nvlink": "HFREDUCE_NVLINK",
     "nvlink_pairs": "HFREDUCE_NVLINK_PAIRS",
+    "gpu_pci": "HFREDUCE_GPU_PCI",
     "node": "HFREDUCE_NODE",
 }
 
@@ -144,6 +146,7 @@ class Communicator:
             raise HFReduceError(f"HFREDUCE_ROOT_PORTS={s.root_ports!r}: expected integers, comma-separated") from None
         c.nvlink = s.nvlink
         c.nvlink_pairs = parse_pairs(s.nvlink_pairs)
+        c.gpu_pci = [x.strip() for x in s.gpu_pci.split(",") if x.strip()]
         self.settings = s
         self._comm = _core.Communicator(c)
 
@@ -166,12 +169,21 @@ class Communicator:
             root = f"{env['MASTER_ADDR']}:{port}"
         return cls(int(rank), int(world), root, settings)
 
-    def allreduce(self, array: Any, dtype: str | None = None, part: tuple[int, int] | None = None) -> Any:
+    def allreduce(
+        self, array: Any, dtype: str | None = None, part: tuple[int, int] | None = None, synchronize: bool = True
+    ) -> Any:
         """Sums `array` over all ranks, in place, and returns it: host memory, or a CUDA GPU's where this build has
         the GPU path (build_info()["cuda"]). `dtype` names the format of raw 16-bit data ("bfloat16" for NumPy
         uint16 arrays holding bfloat16 bits). `part=(lo, hi)` (host memory): this rank contributes only elements
         lo..hi-1, the rest counting as zero; every rank still receives the whole sum. It is how an NVLink pair's
-        halves meet the node's other buffers."""
+        halves meet the node's other buffers.
+
+        A PyTorch CUDA tensor is read once the work queued on the caller's current stream is done (synchronize=False:
+        the caller has seen to it), and holds the sum when the call returns."""
+        if synchronize and getattr(array, "is_cuda", False):
+            import torch
+
+            torch.cuda.current_stream(array.device).synchronize()
         self._comm.allreduce(array, dtype or "", part)
         return array
 

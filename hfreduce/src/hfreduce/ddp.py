@@ -38,11 +38,13 @@ class Hook:
         # a CUDA build copies GPU buffers itself (copy engines into its pinned shared memory)
         direct = grads.device.type == "cpu" or (grads.device.type == "cuda" and self.cuda)
         on_host = grads if direct else grads.to("cpu")
-        self.comm.allreduce(on_host)
+        self.comm.allreduce(on_host, synchronize=False)  # the hook waited for the bucket's event
         if on_host is not grads:
             grads.copy_(on_host, non_blocking=False)
         if self.average:
             grads.div_(self.comm.world)
+        if grads.is_cuda:  # done before DDP reads the bucket, whichever stream it reads on
+            torch.cuda.current_stream(grads.device).synchronize()
         return grads
 
     # DDP checks these two annotations against the real classes: they must not be strings (no `from __future__
@@ -51,9 +53,17 @@ class Hook:
         """What DDP calls per bucket (a bound method: DDP wants a function's name and signature)."""
         grads = bucket.buffer()
         fut: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+        # DDP may still be copying gradients into the bucket on this thread's stream: HFReduce's copies (on their
+        # own stream, on another thread) start once that work is done, and backward's later kernels go on meanwhile
+        ready = None
+        if grads.is_cuda:
+            ready = torch.cuda.Event()
+            ready.record(torch.cuda.current_stream(grads.device))
 
         def work() -> None:
             try:
+                if ready is not None:
+                    ready.synchronize()
                 fut.set_result(self._reduce(grads))
             except BaseException as e:  # DDP raises it from backward() on this rank
                 fut.set_exception(e)

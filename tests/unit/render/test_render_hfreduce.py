@@ -39,6 +39,10 @@ def test_ff2_env_describes_the_build_and_its_tuning(stack):
         "HFREDUCE_SOCKET_IFNAME": "ib0",  # the spec's netdev: TCP over IPoIB
         "HFREDUCE_IB_HCA": "mlx5_0",
         "HFREDUCE_IB_SL": "1",
+        "CUDA_DEVICE_ORDER": "PCI_BUS_ID",  # GPU indexes as nvidia-smi numbers them
+        # ... found by PCI bus id: GPU5 and GPU6 are a1/a2, behind one root port (paper Fig. 4)
+        "HFREDUCE_GPU_PCI": "0000:01:00.0,0000:21:00.0,0000:41:00.0,0000:61:00.0,0000:81:00.0,0000:a1:00.0,"
+        "0000:a2:00.0,0000:e1:00.0",
         "HFREDUCE_NVLINK": "1",  # the profile declares its NVLink Bridges
         "HFREDUCE_NVLINK_PAIRS": "0-1,2-3,4-5,6-7",
         "HFREDUCE_ROOT_PORTS": "0,1,2,3,4,5,5,6",  # GPU5 and GPU6 share a root port (paper Fig. 4)
@@ -82,6 +86,12 @@ def test_nvlink_defaults_to_whether_the_profile_has_pairs(edited, stack):
     assert env(topo)["HFREDUCE_NVLINK"] == "0" and "HFREDUCE_NVLINK_PAIRS" not in env(topo)
     assert not topo.hfreduce.builds[0].nvlink  # and the role builds no pair kernel
     assert stack("small").hfreduce.builds[0].nvlink
+
+
+def test_without_pci_ids_the_gpus_go_by_cuda_numbers_in_pci_order(edited):
+    topo = edited("ff2", lambda d: d["hardware"][PROFILE]["gpus"].update(pci=None))
+    e = env(topo)
+    assert "HFREDUCE_GPU_PCI" not in e and e["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
 
 
 def test_nvlink_off_keeps_the_pairs_listed_and_builds_no_pair_kernel(edited):
