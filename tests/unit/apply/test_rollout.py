@@ -1,0 +1,179 @@
+"""A rolling change runs batch by batch through its steps, journaled: stopped at any point (a crash, Ctrl-C) and run
+again, it finishes without repeating a finished step; a failed health gate stops it with the batch left drained;
+--abort returns drained nodes to service; jobs that outlast the wait are requeued or their batch left for later.
+
+The cluster here is a recording one: these tests are about the order and the journal. The lab runs the real
+steps (scontrol, Ansible, the node suite)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from ffinfra.apply.rollout import STEPS, RolloutOptions, RolloutStopped, abort, run_rollout, start_or_resume
+from ffinfra.errors import OperationalError
+from ffinfra.plan.batches import Fleet, plan_batches
+from ffinfra.runtime.journal import load_journal
+
+FLEET = Fleet(
+    order=("ctl01", "cn01", "cn02", "cn03", "st01", "st02", "login01"),
+    controller="ctl01",
+    sm_subnets={},
+    compute_zone={"cn01": "z0", "cn02": "z0", "cn03": "z0"},
+    storage_id={"st01": 1, "st02": 2},
+    max_unavailable=1,
+    canary=1,
+)
+PLAN = plan_batches(FLEET, FLEET.order)
+FAST = RolloutOptions(wait_s=0.0, poll_s=0.0)
+
+
+class Crash(BaseException):
+    """Stands for the process dying (kill -9, Ctrl-C): not an error the runner may catch."""
+
+
+class Recording:
+    """Records every action; raises Crash at action number `crash_at`; keeps hosts busy or unhealthy on demand."""
+
+    def __init__(
+        self,
+        crash_at: int | None = None,
+        crash_after: bool = False,
+        busy: Sequence[str] = (),
+        unhealthy: Sequence[str] = (),
+    ):
+        self.log: list[tuple[str, tuple[str, ...]]] = []
+        self.crash_at = crash_at
+        self.crash_after = crash_after  # the action done, but the process dies before the journal records it
+        self.busy_hosts = set(busy)
+        self.unhealthy = set(unhealthy)
+        self.requeued: list[str] = []
+        self.drained: set[str] = set()
+
+    def _do(self, action: str, hosts: Sequence[str]) -> None:
+        crash = self.crash_at is not None and len(self.log) == self.crash_at
+        if crash and not self.crash_after:
+            raise Crash
+        self.log.append((action, tuple(hosts)))
+        if crash:
+            raise Crash
+
+    def drain(self, hosts: Sequence[str], reason: str) -> None:
+        assert reason.startswith("ffinfra")
+        self._do("drain", hosts)
+        self.drained |= set(hosts)
+
+    def busy(self, hosts: Sequence[str]) -> list[str]:
+        self._do("wait", hosts)
+        return [h for h in hosts if h in self.busy_hosts]
+
+    def requeue(self, hosts: Sequence[str]) -> None:
+        self.requeued += hosts
+        self.busy_hosts -= set(hosts)
+
+    def apply(self, hosts: Sequence[str]) -> None:
+        self._do("apply", hosts)
+
+    def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
+        self._do("health", hosts)
+        return [f"{h}: slurmd not running" for h in hosts if h in self.unhealthy]
+
+    def resume(self, hosts: Sequence[str]) -> None:
+        self._do("resume", hosts)
+        self.drained -= set(hosts)
+
+
+def expected() -> list[tuple[str, tuple[str, ...]]]:
+    return [(step, b.hosts) for b in PLAN.batches for step in STEPS[b.kind]]
+
+
+def run(path, cluster, opts=FAST):
+    journal = start_or_resume(path, PLAN, "slurm.conf", "ffinfra lab: slurm.conf changed")
+    return run_rollout(path, journal, cluster, opts, lambda _: None)
+
+
+def test_each_batch_goes_through_its_steps_in_order_and_the_journal_goes_away(tmp_path):
+    path = tmp_path / "rollout.json"
+    c = Recording()
+    assert run(path, c) == []
+    assert c.log == expected()
+    assert [b.kind for b in PLAN.batches] == [
+        "canary",
+        "controller",
+        "compute",
+        "compute",
+        "storage",
+        "storage",
+        "other",
+    ]
+    assert not path.exists() and not c.drained
+
+
+@pytest.mark.parametrize("crash_after", [False, True], ids=["before-the-action", "after-the-action"])
+@pytest.mark.parametrize("crash_at", range(len(expected())))
+def test_a_change_stopped_at_any_step_finishes_on_the_rerun_without_repeating_a_finished_step(
+    tmp_path, crash_at, crash_after
+):
+    path = tmp_path / "rollout.json"
+    first = Recording(crash_at=crash_at, crash_after=crash_after)
+    with pytest.raises(Crash):
+        run(path, first)
+    journal = load_journal(path)
+    assert journal is not None and journal.current is not None  # it knows which step was under way
+    second = Recording()
+    run(path, second)
+    # the re-run starts at the step under way (done again if the crash came after it: every step is idempotent)
+    assert first.log == expected()[: crash_at + crash_after]
+    assert second.log == expected()[crash_at:]
+    assert not path.exists()
+
+
+def test_a_failed_health_gate_stops_with_the_batch_drained_and_the_rerun_starts_at_the_gate(tmp_path):
+    path = tmp_path / "rollout.json"
+    sick = Recording(unhealthy=["cn02"])
+    with pytest.raises(
+        RolloutStopped, match=r"batch 3 failed its health gate: cn02: slurmd not running \(left drained\)"
+    ):
+        run(path, sick)
+    assert sick.drained == {"cn02"}
+    assert json.loads(path.read_text())["failed"].startswith("batch 3 failed its health gate")
+    fixed = Recording()
+    run(path, fixed)
+    assert fixed.log[:2] == [("health", ("cn02",)), ("resume", ("cn02",))]  # not drained, waited or applied again
+
+
+def test_abort_returns_the_drained_nodes_to_service_and_forgets_the_change(tmp_path):
+    path = tmp_path / "rollout.json"
+    with pytest.raises(RolloutStopped):
+        run(path, Recording(unhealthy=["cn02"]))
+    c = Recording()
+    assert abort(path, c) == ["cn02"]
+    assert c.log == [("resume", ("cn02",))] and not path.exists()
+    assert abort(path, c) == []  # nothing under way: nothing to do
+
+
+def test_jobs_that_outlast_the_wait_are_requeued_by_policy(tmp_path):
+    c = Recording(busy=["cn03"])
+    run(tmp_path / "rollout.json", c, RolloutOptions(wait_s=0.0, poll_s=0.0, on_busy="requeue"))
+    assert c.requeued == ["cn03"] and ("apply", ("cn03",)) in c.log
+
+
+def test_or_their_batch_is_left_for_the_next_run(tmp_path):
+    path = tmp_path / "rollout.json"
+    c = Recording(busy=["cn03"])
+    assert run(path, c) == [4]
+    assert ("apply", ("cn03",)) not in c.log and not c.drained  # resumed untouched; every other batch done
+    assert ("apply", ("login01",)) in c.log and path.exists()
+    again = Recording()
+    assert run(path, again) == []
+    assert again.log == [(step, ("cn03",)) for step in STEPS["compute"]] and not path.exists()
+
+
+def test_another_change_cannot_continue_this_one(tmp_path):
+    path = tmp_path / "rollout.json"
+    with pytest.raises(RolloutStopped):
+        run(path, Recording(unhealthy=["cn01"]))
+    with pytest.raises(OperationalError, match="another rolling change is under way"):
+        start_or_resume(path, plan_batches(FLEET, ["cn01", "cn02"]), "other change", "ffinfra lab: other")
