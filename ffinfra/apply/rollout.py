@@ -111,8 +111,11 @@ def run_rollout(path: Path, journal: Journal, cluster: Cluster, opts: RolloutOpt
             cluster.drain(hosts, journal.reason)
         elif step == "wait":
             deadline = time.monotonic() + opts.wait_s
-            while (busy := cluster.busy(hosts)) and time.monotonic() < deadline:
+            if busy := cluster.busy(hosts):
+                say(f"  waiting for the jobs on {', '.join(busy)} to end (at most {opts.wait_s:.0f} s)")
+            while busy and time.monotonic() < deadline:
                 time.sleep(opts.poll_s)
+                busy = cluster.busy(hosts)
             if busy and opts.on_busy == "requeue":
                 say(f"  jobs still running on {', '.join(busy)} after {opts.wait_s:.0f} s: requeued")
                 cluster.requeue(busy)
@@ -165,13 +168,13 @@ def _finish(path: Path, journal: Journal, batch: JournalBatch, step: str | None)
     save_journal(path, journal)
 
 
-def abort(path: Path, cluster: Cluster) -> list[str]:
+def abort(path: Path, resume: Callable[[Sequence[str]], None]) -> list[str]:
     """Returns every node the change drained and did not resume to service, and forgets the change."""
     journal = load_journal(path)
     if journal is None:
         return []
     hosts = journal.drained()
     if hosts:
-        cluster.resume(hosts)
+        resume(hosts)
     path.unlink(missing_ok=True)
     return hosts

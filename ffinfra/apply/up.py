@@ -47,6 +47,7 @@ from ffinfra.runtime.runs import RunDir, utc_now
 from ffinfra.runtime.secrets import StackSecrets
 from ffinfra.runtime.ssh import Endpoint, Remote
 from ffinfra.runtime.state import StackState, load_state, save_state
+from ffinfra.topology.services import ROLES
 
 PHASES = ("plan", "provision", "render", "apply", "verify")
 DEFAULT_TIMEOUT_S = 3600.0
@@ -71,6 +72,10 @@ class UpOptions:
     allow_destructive: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S  # the playbook's deadline
     check: bool = False  # Ansible check mode on the running nodes: report what would change, change nothing
+    # One batch of a rolling change (apply/rollout.py): the roles whose files changed, on these hosts only. It does
+    # not vouch for the stack (the other hosts have not changed yet): the applied spec is recorded by the run
+    # after the last batch.
+    limit: list[str] | None = None
 
 
 @dataclass
@@ -136,6 +141,12 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     provider = get_provider(opts.provider, c.topology.name, paths.state_dir, c.topology)
     provider.preflight()
     with stack_lock(paths.lock, "ffinfra up"):
+        rollout = paths.state_dir / "rollout.json"
+        if rollout.exists() and not opts.limit:  # its batches are part-applied: a whole `up` would skip the drains
+            raise OperationalError(
+                f"a rolling change is under way ({rollout}): continue it with `ffinfra upgrade {c.topology.name}`, "
+                f"or return its drained nodes to service with `ffinfra upgrade {c.topology.name} --abort`"
+            )
         state = load_state(paths.state_json)
         # The plan comes first: a refused change touches nothing, not even the nodes' existence.
         t = time.monotonic()
@@ -319,6 +330,8 @@ def _apply(r: _Run) -> bool:
     extra_vars["ffinfra_allow_destructive"] = r.opts.allow_destructive
     assert r.remote is not None
     try:
+        if r.opts.limit:
+            return _apply_batch(r, extra_vars, conn, parts)
         digest_matches = parts == applied
         if digest_matches and not r.opts.force and not r.opts.tags:
             units = {h: list(s.units_on(sim)) for h, s in topo.services.hosts.items()}
@@ -347,6 +360,22 @@ def _apply(r: _Run) -> bool:
         r.probes = None  # the playbook may have changed what they saw
     finally:
         r.result.phase_seconds["apply"] = time.monotonic() - t
+    return _account(r, pr, decision, parts)
+
+
+def _apply_batch(r: _Run, extra_vars: dict[str, Any], conn: Path, parts: dict[str, str]) -> bool:
+    """A rolling change's batch: the roles whose files changed on its hosts (every role there if none did, as when
+    the roles themselves changed), those hosts only."""
+    assert r.opts.limit
+    topo = r.c.topology
+    changed = changed_roles(r.placement, topo.services, r.state)
+    roles = {role for h in r.opts.limit for role in changed.get(h, set())}
+    tags = [role for role in ROLES if role in roles] or None
+    decision = Decision(True, f"rolling batch: {', '.join(tags or ['every role'])} on {', '.join(r.opts.limit)}",
+                        tags=tags, limit=list(r.opts.limit))  # fmt: skip
+    r.result.decision = decision
+    r.say("apply", f"running {assets.playbook('site.yml').name}: {decision.reason}")
+    pr = _run_playbook(r, decision, {**extra_vars, "ffinfra_rolling_batch": True}, conn)  # drained nodes are ready
     return _account(r, pr, decision, parts)
 
 
@@ -417,7 +446,7 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, s
         r.result.failure = failure
         save_state(r.paths.state_json, r.state)
         return False
-    if not r.opts.tags:  # --tags runs some roles only: it does not vouch for the whole stack
+    if not r.opts.tags and not r.opts.limit:  # some roles or hosts only: no word on the whole stack
         _remember(r, parts)
     save_state(r.paths.state_json, r.state)
     return True

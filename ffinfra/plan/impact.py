@@ -39,8 +39,8 @@ LABELS = {
 MEANING = {
     Impact.NOOP: "nothing runs differently (documentation, thresholds, tool settings)",
     Impact.HOT_RELOAD: "a daemon re-reads its config, or the next job picks it up; nothing stops",
-    Impact.ROLLING_RESTART: "daemons restart (`up` restarts them all at once today; rolling batches are a later "
-    "release); running jobs survive",
+    Impact.ROLLING_RESTART: "daemons restart: `ffinfra upgrade` takes them through the plan's batches (drained, "
+    "applied, gated, resumed), `up` restarts them all at once; running jobs survive",
     Impact.ROLLING_REBOOT: "nodes must be drained and rebooted, re-addressed or re-provisioned: `up` applies the "
     "files, the reboots are the operator's (a later release rolls them)",
     Impact.FABRIC_REROUTE: "OpenSM re-sweeps and recomputes routes (and cables may move): brief traffic disruption",

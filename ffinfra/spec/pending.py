@@ -20,7 +20,6 @@ from ffinfra.spec.models import (
     ProvisioningSpec,
     SchedulerSpec,
     ThreeFsSpec,
-    UpgradesSpec,
 )
 
 
@@ -30,14 +29,11 @@ class Issue:
     brings: str  # what ffinfra gains with it
 
 
-ROLLING = Issue(14, "rolling upgrades")
 BARE_METAL = Issue(15, "bare-metal provisioning")
 
 
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
 PENDING: dict[type[BaseModel], dict[str, Issue]] = {
-    # `plan` shows the batches these shape (plan/batches.py); `up` does not run them batch by batch yet
-    UpgradesSpec: {"max_unavailable": ROLLING, "canary": ROLLING},
     ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
 }
 

@@ -159,6 +159,98 @@ def _print_would_change(c, result) -> None:
         console.out.print(f"[green]✓[/] check of {c.topology.name}: nothing was changed; logs in {result.run_dir}")
 
 
+class _Lines:
+    """Reports a rolling change as lines: each batch's `up` would redraw a live table per batch."""
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def host(self, host: str, phase: str, status: str, task: str = "") -> None:
+        if status == "failed":
+            console.out.print(f"  ✗ {host}: {task}", markup=False, highlight=False)
+
+    def line(self, text: str) -> None:
+        console.out.print(f"  {text}", markup=False, highlight=False)
+
+    def plan(self, plan) -> None:
+        pass
+
+
+def upgrade(
+    stack: StackArg = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", "-n", help="show the plan and its batches; change nothing")
+    ] = False,
+    abort: Annotated[
+        bool,
+        typer.Option("--abort", help="return the nodes a stopped upgrade drained to service, and forget it"),
+    ] = False,
+    wait: Annotated[float, typer.Option("--wait", help="seconds a drained batch's running jobs may go on")] = 3600,
+    on_busy: Annotated[
+        str,
+        typer.Option("--on-busy", help="jobs still running after --wait: requeue them, or skip the batch for now"),
+    ] = "skip",
+    provider: ProviderOpt = "lab",
+    allow_destructive: DestructiveOpt = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds each batch's playbook may run")] = 3600,
+    suppress: SuppressOpt = None,
+):
+    """Take a change to a running stack through rolling batches: no job killed without notice.
+
+    \b
+    plan     the plan from the applied spec to this one, refused as `up` refuses; its batches are the ones
+             `ffinfra plan` shows (upgrades.canary, upgrades.max_unavailable, 3FS chains)
+    batches  per batch of Slurm nodes: drained with a reason naming the change (sinfo -R), running jobs allowed
+             to finish (--wait; then --on-busy), the changed roles applied to the batch only, a health gate
+             (files in place, daemons running, the node not down), resumed. Other batches: applied and gated.
+             Every step is journaled in stacks/<name>/state/rollout.json: a crash, Ctrl-C or failed gate is
+             re-run with the same command and continues where it stopped; --abort resumes what was drained
+    finish   a plain `up` of the whole stack, which records the applied spec and runs the closing checks
+
+    A change without daemon restarts or reboots is a plain `up`. Exit 0 done, 1 bad input or a refused plan,
+    3 when a batch failed or was left for later (the message says which and what to run)."""
+    from ffinfra.apply.rollout import RolloutOptions
+    from ffinfra.apply.up import UpOptions
+    from ffinfra.apply.upgrade import abort_upgrade
+    from ffinfra.apply.upgrade import upgrade as run_upgrade
+    from ffinfra.errors import UserError
+
+    if on_busy not in ("requeue", "skip"):
+        raise UserError(f"--on-busy {on_busy!r}: requeue or skip")
+    c = compile_arg(stack, suppress)
+    console.print_findings(c.findings)
+    if abort:
+        resumed = abort_upgrade(c, provider)
+        console.out.print(
+            f"upgrade aborted: {', '.join(resumed)} back in service" if resumed else "no upgrade under way"
+        )
+        return
+    if dry_run:
+        _print_dry_run(c, provider, allow_destructive)
+        return
+    opts = UpOptions(provider=provider, allow_destructive=allow_destructive, timeout_s=timeout)
+    result = run_upgrade(c, opts, RolloutOptions(wait_s=wait, on_busy=on_busy), _Lines())  # type: ignore[arg-type]
+    if result.skipped:
+        console.err.print(
+            f"[yellow]batch(es) {', '.join(map(str, result.skipped))} left for later: their jobs outlasted --wait "
+            f"{wait:.0f} s[/]; re-run `ffinfra upgrade {c.topology.name}` to continue"
+        )
+        raise typer.Exit(3)
+    final = result.final
+    if final is not None and final.ok:
+        done = f"{result.batches_done} batch(es) rolled, then " if result.batches_done else ""
+        console.out.print(
+            f"[green]✓[/] {c.topology.name} upgraded: {done}up {final.seconds:.1f} s; logs in {final.run_dir}"
+        )
+        return
+    f = final.failure if final else None
+    if f is not None:
+        console.err.print(f"[bold red]✗ {f.phase} failed[/]" + (f" on [bold]{f.host}[/]" if f.host else ""))
+        console.err.print(f"  error: {f.error}", markup=False)
+        console.err.print(f"  log:   {f.log}", markup=False)
+    raise typer.Exit(3)
+
+
 def _print_dry_run(c, provider: str, allow_destructive: bool) -> None:
     from ffinfra.apply.lifecycle import dry_run
     from ffinfra.plan.report import headline, print_table

@@ -8,6 +8,7 @@ steps (scontrol, Ansible, the node suite)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 
 import pytest
@@ -149,9 +150,9 @@ def test_abort_returns_the_drained_nodes_to_service_and_forgets_the_change(tmp_p
     with pytest.raises(RolloutStopped):
         run(path, Recording(unhealthy=["cn02"]))
     c = Recording()
-    assert abort(path, c) == ["cn02"]
+    assert abort(path, c.resume) == ["cn02"]
     assert c.log == [("resume", ("cn02",))] and not path.exists()
-    assert abort(path, c) == []  # nothing under way: nothing to do
+    assert abort(path, c.resume) == []  # nothing under way: nothing to do
 
 
 def test_jobs_that_outlast_the_wait_are_requeued_by_policy(tmp_path):
@@ -177,3 +178,19 @@ def test_another_change_cannot_continue_this_one(tmp_path):
         run(path, Recording(unhealthy=["cn01"]))
     with pytest.raises(OperationalError, match="another rolling change is under way"):
         start_or_resume(path, plan_batches(FLEET, ["cn01", "cn02"]), "other change", "ffinfra lab: other")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the lab provider's preflight needs root")
+def test_a_whole_up_refuses_while_a_rolling_change_is_under_way(make_stack, stack_text):
+    """Its batches are part-applied: a whole `up` would restart the rest at once, without drains."""
+    from ffinfra.apply.events import Silent
+    from ffinfra.apply.up import UpOptions, up
+    from ffinfra.compile import compile_stack
+
+    ref = make_stack(stack_text("lab"), name="lab")
+    journal = ref.dir / "state" / "rollout.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text("{}")
+    with pytest.raises(OperationalError, match=r"a rolling change is under way .*`ffinfra upgrade lab --abort`"):
+        up(compile_stack(ref), UpOptions(), Silent())
+    assert not (ref.dir / "runs").exists() and not (ref.dir / "state.json").exists()  # nothing made, nothing touched

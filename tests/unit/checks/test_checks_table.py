@@ -718,11 +718,11 @@ CASES: list[Case] = [
         "image",
     ),
     Case(
-        "pending-upgrades",
+        "pending-provisioning-flow",
         "FF-SPEC-002",
         N,
-        (before_acceptance("upgrades: {max_unavailable: 2}\n"),),
-        "max_unavailable",
+        (before_acceptance("provisioning: {boot_loader: grub}\n"),),
+        "boot_loader",
     ),
 ]
 
@@ -867,7 +867,7 @@ def _lab_with_warnings(lab: str) -> str:
         lab.replace("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}")
         .replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager: {routing_engine: minhop}\n")
         .replace(*before_acceptance(qos(nccl_sl=1)))
-        .replace(*before_acceptance("upgrades: {max_unavailable: 2}\n"))  # a note: a field not used yet
+        .replace(*before_acceptance("provisioning: {boot_loader: grub}\n"))  # a note: a field not used yet
     )
 
 

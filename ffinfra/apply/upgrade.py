@@ -1,0 +1,173 @@
+"""`ffinfra upgrade`: a change to a running stack taken through the plan's rolling batches.
+
+    plan     the plan from the applied spec (state.json) to this one, refused as `up` refuses; its batches
+             (plan/batches.py) are the ones `plan` and `upgrade --dry-run` show
+    batches  each batch through apply/rollout.py: Slurm nodes drained with a reason naming the change, their
+             jobs allowed to finish, `up` limited to the batch (the roles whose files changed, those hosts),
+             the health gate (the batch's files in place and its daemons running; a Slurm node not down),
+             resumed; all journaled in stacks/<name>/state/rollout.json
+    finish   a plain `up` over the whole stack: what needs no batch (hot reloads, the operator's files), the
+             applied spec recorded, and `up`'s closing checks
+
+A change with no rolling part is a plain `up`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ffinfra.apply.applied import plan_against_applied
+from ffinfra.apply.events import Reporter
+from ffinfra.apply.probe import probe_hosts
+from ffinfra.apply.providers import fabric_is_simulated, get_provider
+from ffinfra.apply.rollout import RolloutOptions, abort, run_rollout, start_or_resume
+from ffinfra.apply.slurm_nodes import SlurmNodes
+from ffinfra.apply.up import PlanRefused, UpOptions, UpResult, up
+from ffinfra.compile import Compiled
+from ffinfra.errors import OperationalError, UserError
+from ffinfra.plan.plan import Plan
+from ffinfra.render.placement import installed_files, place
+from ffinfra.render.targets import render_all
+from ffinfra.runtime.paths import StackPaths
+from ffinfra.runtime.secrets import StackSecrets
+from ffinfra.runtime.ssh import Remote
+from ffinfra.runtime.state import load_state
+
+JOURNAL = "rollout.json"  # in the stack's state folder; `up` refuses to run whole while it exists
+
+
+class _BatchReporter:
+    """What a batch's `up` reports, trimmed for the rolling change's lines: its failures and what it runs."""
+
+    def __init__(self, outer: Reporter):
+        self.outer = outer
+
+    def phase(self, name: str) -> None:
+        pass
+
+    def host(self, host: str, phase: str, status: str, task: str = "") -> None:
+        self.outer.host(host, phase, status, task)
+
+    def line(self, text: str) -> None:
+        if text.startswith("running "):
+            self.outer.line(f"  {text}")
+
+    def plan(self, plan: Plan) -> None:
+        pass
+
+
+class StackCluster:
+    """The Cluster (apply/rollout.py) of a running stack."""
+
+    def __init__(self, c: Compiled, opts: UpOptions, reporter: Reporter, remote: Remote):
+        self.c, self.opts, self.reporter, self.remote = c, opts, reporter, remote
+        svc = c.topology.services
+        self.slurm = SlurmNodes(remote, svc.slurm_controller)
+        self.slurm_nodes = set(svc.slurm_nodes)
+        self.sim = fabric_is_simulated(opts.provider)
+
+    def _in_slurm(self, hosts: Sequence[str]) -> list[str]:
+        return [h for h in hosts if h in self.slurm_nodes]
+
+    def drain(self, hosts: Sequence[str], reason: str) -> None:
+        self.slurm.drain(self._in_slurm(hosts), reason)
+
+    def busy(self, hosts: Sequence[str]) -> list[str]:
+        return self.slurm.busy(self._in_slurm(hosts))
+
+    def requeue(self, hosts: Sequence[str]) -> None:
+        self.slurm.requeue(self._in_slurm(hosts))
+
+    def resume(self, hosts: Sequence[str]) -> None:
+        if self._in_slurm(hosts):
+            self.slurm.resume(self._in_slurm(hosts))
+
+    def apply(self, hosts: Sequence[str]) -> None:
+        result = up(self.c, replace(self.opts, limit=list(hosts), verify=False), _BatchReporter(self.reporter))
+        if not result.ok:
+            f = result.failure
+            detail = f"{f.host}: {f.task}: {f.error} (log {f.log})" if f else "see the run's log"
+            raise OperationalError(f"applying batch {', '.join(hosts)} failed on {detail}")
+
+    def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
+        """The batch's files are in place and its daemons run; a Slurm node is not down or unresponsive."""
+        topo = self.c.topology
+        files = installed_files(place(topo, render_all(topo)))
+        units = {h: list(topo.services.of(h).units_on(self.sim)) for h in hosts}
+        probes = probe_hosts(self.remote, {h: files.get(h, {}) for h in hosts}, units)
+        problems = [f"{h}: {'; '.join(p.problems())}" for h, p in sorted(probes.items()) if not p.healthy]
+        slurm = self._in_slurm(hosts)
+        if slurm:
+            for h, s in sorted(self.slurm.states(slurm).items()):
+                if s.state.startswith(("down", "fail")) or not s.responding:
+                    silent = "" if s.responding else ", not responding"
+                    problems.append(f"{h}: Slurm says {s.state}{silent} ({s.reason})")
+        return problems
+
+
+@dataclass
+class UpgradeResult:
+    plan: Plan | None
+    batches_done: int = 0
+    skipped: list[int] | None = None  # batches left for a later run (jobs outlasted the wait)
+    final: UpResult | None = None
+
+
+def change_summary(plan: Plan) -> str:
+    """What the drain reason says: the change, short (Slurm shows it in sinfo -R)."""
+    paths = [a.path for a in plan.artifacts if a.impact >= plan.impact]
+    what = paths[0] + (f" and {len(paths) - 1} more" if len(paths) > 1 else "") if paths else plan.impact.label
+    return f"ffinfra {plan.stack}: {plan.impact.label}, {what}"[:120]
+
+
+def upgrade(c: Compiled, opts: UpOptions, rollout: RolloutOptions, reporter: Reporter) -> UpgradeResult:
+    paths = StackPaths(c.stack.dir)
+    state = load_state(paths.state_json)
+    plan = plan_against_applied(c, state, opts.allow_destructive)
+    if plan is None:
+        raise UserError(f"stack {c.topology.name!r} was never brought up: `ffinfra up {c.topology.name}` first")
+    if plan.refused:
+        raise PlanRefused(plan)
+    result = UpgradeResult(plan)
+    journal_path = paths.state_dir / JOURNAL
+    if plan.batches is not None:
+        provider = get_provider(opts.provider, c.topology.name, paths.state_dir, c.topology)
+        access = provider.access()
+        missing = [h.name for h in c.topology.hosts if h.name not in access]
+        if missing:
+            raise UserError(f"stack {c.topology.name!r} is not running ({', '.join(missing)}): `ffinfra up` first")
+        remote = StackSecrets(paths.secrets).remote(access.values())
+        try:
+            what = "\n".join(f"{a.path} {a.kind}" for a in plan.artifacts)
+            journal = start_or_resume(journal_path, plan.batches, what, change_summary(plan))
+            cluster = StackCluster(c, opts, reporter, remote)
+            result.skipped = run_rollout(journal_path, journal, cluster, rollout, reporter.line)
+            result.batches_done = len(plan.batches.batches) - len(result.skipped)
+        finally:
+            remote.close()
+        if result.skipped:
+            return result
+    result.final = up(c, opts, reporter)
+    return result
+
+
+def abort_upgrade(c: Compiled, provider_kind: str) -> list[str]:
+    """Returns the nodes a stopped upgrade drained to service, and forgets it."""
+    paths = StackPaths(c.stack.dir)
+    journal_path = paths.state_dir / JOURNAL
+    if not journal_path.exists():
+        return []
+    access = get_provider(provider_kind, c.topology.name, paths.state_dir, c.topology).access()
+    remote = StackSecrets(paths.secrets).remote(access.values())
+    try:
+        slurm = SlurmNodes(remote, c.topology.services.slurm_controller)
+        nodes = set(c.topology.services.slurm_nodes)
+
+        def resume(hosts: Sequence[str]) -> None:
+            if held := [h for h in hosts if h in nodes]:
+                slurm.resume(held)
+
+        return abort(journal_path, resume)
+    finally:
+        remote.close()

@@ -1,0 +1,119 @@
+"""Slurm's side of a rolling change on the running lab, with a job running (apply/slurm_nodes.py): a batch is drained
+with a reason that names the change and sinfo shows it; the node with the job keeps it (draining), the other is
+drained at once; the busy one is told apart; its job is requeued by policy; the batch goes back into service.
+
+Runs after test_lab_up.py and test_lab_verify_acceptance.py (file order), on the session's lab."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+from lab_harness import run_ffinfra
+
+from ffinfra.apply.providers import get_provider
+from ffinfra.apply.slurm_nodes import SlurmNodes
+from ffinfra.compile import compile_stack
+from ffinfra.runtime.paths import StackPaths
+from ffinfra.runtime.secrets import StackSecrets
+from ffinfra.stack import find_stack
+
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the lab provider needs root (namespaces, overlay mounts)"),
+]
+
+
+@pytest.fixture
+def slurm(lab_stack):
+    work, stack_dir, env = lab_stack
+    r = run_ffinfra(["up", "lab"], env, work)  # converges (a no-op when the lab is up)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    c = compile_stack(find_stack(str(stack_dir)))
+    paths = StackPaths(c.stack.dir)
+    access = get_provider("lab", c.topology.name, paths.state_dir, c.topology).access()
+    remote = StackSecrets(paths.secrets).remote(access.values())
+    try:
+        yield SlurmNodes(remote, c.topology.services.slurm_controller), remote
+    finally:
+        remote.close()
+
+
+def wait_for(what: str, check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_drained_batch_keeps_its_running_job_until_it_is_requeued_and_comes_back(slurm):
+    nodes, remote = slurm
+    job = remote.run("login01", "sbatch --parsable -w cn04 -J held --requeue --wrap 'sleep 600'").stdout.strip()
+    try:
+        wait_for("the job to run", lambda: remote.run("ctl01", f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING")
+        batch = ["cn03", "cn04"]
+        nodes.drain(batch, "ffinfra lab: slurm.conf changed (batch 3/4)")
+        states = nodes.states(batch)
+        assert states["cn03"].state == "drained" and states["cn04"].state == "draining", states
+        assert {s.reason for s in states.values()} == {"ffinfra lab: slurm.conf changed (batch 3/4)"}
+        assert "ffinfra lab: slurm.conf changed" in remote.run("login01", "sinfo -R -h -o '%E %N'").stdout
+        assert nodes.busy(batch) == ["cn04"]
+        nodes.drain(batch, "ffinfra lab: slurm.conf changed (batch 3/4)")  # idempotent: again changes nothing
+        nodes.requeue(["cn04"])
+        wait_for("cn04 to have no job", lambda: nodes.busy(batch) == [])
+        assert nodes.states(batch)["cn04"].state == "drained"
+        nodes.resume(batch)
+        nodes.resume(batch)  # idempotent
+        states = wait_for("the batch back in service", lambda: (s := nodes.states(batch)) and
+                          all(v.state in ("idle", "mixed", "allocated") for v in s.values()) and s)  # fmt: skip
+        assert all(v.reason == "none" for v in states.values()), states
+    finally:
+        remote.run("ctl01", f"scancel {job}")
+        nodes.resume(["cn03", "cn04"])
+
+
+def test_a_rolling_restart_waits_for_the_running_job_and_names_the_change(lab_stack, slurm):
+    """A change that restarts slurmd on every node (RealMemory), taken through `ffinfra upgrade` while a job runs on
+    cn03 and cn04: the job finishes (nothing kills it), its nodes are waited for, sinfo shows the drains with the
+    change as reason meanwhile, and every node ends with the new slurm.conf, back in service."""
+    import shutil
+    import subprocess
+
+    from lab_harness import ROOT
+
+    work, stack_dir, env = lab_stack
+    nodes, remote = slurm
+    spec = stack_dir / "cluster.yaml"
+    before = spec.read_text()
+    job = remote.run("login01", "sbatch --parsable -N2 -w cn03,cn04 -J long --wrap 'srun sleep 45'").stdout.strip()
+    wait_for("the job to run", lambda: remote.run("ctl01", f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING")
+    spec.write_text(before.replace("    memory_gb: 2\n", "    memory_gb: 3\n", 1))
+    try:
+        ffinfra = shutil.which("ffinfra") or str(ROOT / ".venv" / "bin" / "ffinfra")
+        cmd = [ffinfra, "upgrade", "lab", "--wait", "300"]
+        proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        reasons: set[str] = set()
+        while proc.poll() is None:
+            out = remote.run("ctl01", "sinfo -R -h -o '%E|%N'").stdout
+            reasons |= {line.split("|")[0] for line in out.splitlines() if line.strip()}
+            time.sleep(1)
+        log = proc.stdout.read() if proc.stdout else ""
+        assert proc.returncode == 0, log[-4000:]
+        assert any(r.startswith("ffinfra lab: rolling restart") for r in reasons), (reasons, log[-2000:])
+        # the job ran to its end; its nodes' batches waited for it
+        state = remote.run("ctl01", f"scontrol show job {job} -o").stdout
+        assert "JobState=COMPLETED" in state, state
+        assert "batch 4/8 (compute: cn03): wait" in log and "batch 5/8 (compute: cn04): wait" in log, log[-3000:]
+        # every node has the new slurm.conf and is back in service
+        for host in ("cn01", "cn02", "cn03", "cn04"):
+            assert "RealMemory=2048" in remote.run("ctl01", f"scontrol show node {host} -o").stdout
+        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
+        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+        assert not (stack_dir / "state" / "rollout.json").exists()
+    finally:
+        spec.write_text(before)
+        remote.run("ctl01", f"scancel {job}")
