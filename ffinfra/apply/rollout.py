@@ -30,7 +30,7 @@ STEPS = {
     "compute": ("drain", "wait", "apply", "health", "resume"),
     "controller": ("apply", "health"),
     "subnet-manager": ("apply", "health"),
-    "storage": ("apply", "health"),  # the gate waits for the node's chains to be complete again
+    "storage": ("apply", "health"),  # on real hardware the gate is to wait for its chains too (not built yet)
     "other": ("apply", "health"),
 }
 
