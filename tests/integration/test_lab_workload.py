@@ -50,6 +50,23 @@ def wait_for(what: str, check, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def batches_shown(dry_run: str) -> list[tuple[str, str, str]]:
+    """`upgrade --dry-run`'s batch lines, "    3. compute        cn02  (why)", as ("3", "compute", "cn02")."""
+    rows = [line.split("(")[0].replace(".", " ", 1).split(maxsplit=2) for line in dry_run.splitlines()]
+    return [(r[0], r[1], r[2].strip()) for r in rows if len(r) == 3 and r[0].isdigit()]
+
+
+def batches_run(log: str) -> list[tuple[str, str, str]]:
+    """The batches an upgrade ran, "batch 3/8 (compute: cn02): wait", as ("3", "compute", "cn02"), in order."""
+    seen: dict[str, tuple[str, str, str]] = {}
+    for line in log.splitlines():
+        if line.strip().startswith("batch "):
+            index = line.split("/")[0].split()[-1]
+            kind, hosts = line.split("(", 1)[1].split(")")[0].split(": ")
+            seen.setdefault(index, (index, kind, hosts))
+    return list(seen.values())
+
+
 def test_a_drained_batch_keeps_its_running_job_until_it_is_requeued_and_comes_back(slurm):
     nodes, remote = slurm
     job = remote.run("login01", "sbatch --parsable -w cn04 -J held --requeue --wrap 'sleep 600'").stdout.strip()
@@ -95,6 +112,9 @@ def test_a_rolling_restart_waits_for_the_running_job_and_names_the_change(lab_st
     spec.write_text(before.replace("    memory_gb: 2\n", "    memory_gb: 3\n", 1))
     try:
         ffinfra = shutil.which("ffinfra") or str(ROOT / ".venv" / "bin" / "ffinfra")
+        dry = run_ffinfra(["upgrade", "lab", "--dry-run"], env, work)
+        assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-2000:]
+        shown = batches_shown(dry.stdout)
         cmd = [ffinfra, "upgrade", "lab", "--wait", "300"]
         proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         reasons: set[str] = set()
@@ -109,6 +129,7 @@ def test_a_rolling_restart_waits_for_the_running_job_and_names_the_change(lab_st
         state = remote.run("ctl01", f"scontrol show job {job} -o").stdout
         assert "JobState=COMPLETED" in state, state
         assert "batch 4/8 (compute: cn03): wait" in log and "batch 5/8 (compute: cn04): wait" in log, log[-3000:]
+        assert len(shown) == 8 and shown == batches_run(log), (shown, log[-3000:])  # the dry run's batches ran
         # every node has the new slurm.conf and is back in service
         for host in ("cn01", "cn02", "cn03", "cn04"):
             assert "RealMemory=2048" in remote.run("ctl01", f"scontrol show node {host} -o").stdout
