@@ -141,7 +141,7 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     provider = get_provider(opts.provider, c.topology.name, paths.state_dir, c.topology)
     provider.preflight()
     with stack_lock(paths.lock, "ffinfra up"):
-        rollout = paths.state_dir / "rollout.json"
+        rollout = paths.rollout_journal
         if rollout.exists() and not opts.limit:  # its batches are part-applied: a whole `up` would skip the drains
             raise OperationalError(
                 f"a rolling change is under way ({rollout}): continue it with `ffinfra upgrade {c.topology.name}`, "

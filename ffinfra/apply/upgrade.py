@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ffinfra.apply.applied import plan_against_applied
-from ffinfra.apply.events import Reporter
+from ffinfra.apply.events import Reporter, Silent
 from ffinfra.apply.probe import probe_hosts
 from ffinfra.apply.providers import fabric_is_simulated, get_provider
 from ffinfra.apply.rollout import RolloutOptions, abort, run_rollout, start_or_resume
@@ -33,8 +33,6 @@ from ffinfra.runtime.paths import StackPaths
 from ffinfra.runtime.secrets import StackSecrets
 from ffinfra.runtime.ssh import Remote
 from ffinfra.runtime.state import load_state
-
-JOURNAL = "rollout.json"  # in the stack's state folder; `up` refuses to run whole while it exists
 
 
 class _BatchReporter:
@@ -66,6 +64,12 @@ class StackCluster:
         self.slurm = SlurmNodes(remote, svc.slurm_controller)
         self.slurm_nodes = set(svc.slurm_nodes)
         self.sim = fabric_is_simulated(opts.provider)
+        self._files: dict[str, dict[str, str]] | None = None  # what every host must have: for the health gates
+
+    def _must_have(self) -> dict[str, dict[str, str]]:
+        if self._files is None:
+            self._files = installed_files(place(self.c.topology, render_all(self.c.topology)))
+        return self._files
 
     def _in_slurm(self, hosts: Sequence[str]) -> list[str]:
         return [h for h in hosts if h in self.slurm_nodes]
@@ -93,7 +97,7 @@ class StackCluster:
     def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
         """The batch's files are in place and its daemons run; a Slurm node is not down or unresponsive."""
         topo = self.c.topology
-        files = installed_files(place(topo, render_all(topo)))
+        files = self._must_have()
         units = {h: list(topo.services.of(h).units_on(self.sim)) for h in hosts}
         probes = probe_hosts(self.remote, {h: files.get(h, {}) for h in hosts}, units)
         problems = [f"{h}: {'; '.join(p.problems())}" for h, p in sorted(probes.items()) if not p.healthy]
@@ -130,7 +134,7 @@ def upgrade(c: Compiled, opts: UpOptions, rollout: RolloutOptions, reporter: Rep
     if plan.refused:
         raise PlanRefused(plan)
     result = UpgradeResult(plan)
-    journal_path = paths.state_dir / JOURNAL
+    journal_path = paths.rollout_journal
     if plan.batches is not None:
         provider = get_provider(opts.provider, c.topology.name, paths.state_dir, c.topology)
         access = provider.access()
@@ -155,19 +159,12 @@ def upgrade(c: Compiled, opts: UpOptions, rollout: RolloutOptions, reporter: Rep
 def abort_upgrade(c: Compiled, provider_kind: str) -> list[str]:
     """Returns the nodes a stopped upgrade drained to service, and forgets it."""
     paths = StackPaths(c.stack.dir)
-    journal_path = paths.state_dir / JOURNAL
-    if not journal_path.exists():
+    if not paths.rollout_journal.exists():
         return []
     access = get_provider(provider_kind, c.topology.name, paths.state_dir, c.topology).access()
     remote = StackSecrets(paths.secrets).remote(access.values())
     try:
-        slurm = SlurmNodes(remote, c.topology.services.slurm_controller)
-        nodes = set(c.topology.services.slurm_nodes)
-
-        def resume(hosts: Sequence[str]) -> None:
-            if held := [h for h in hosts if h in nodes]:
-                slurm.resume(held)
-
-        return abort(journal_path, resume)
+        cluster = StackCluster(c, UpOptions(provider=provider_kind), Silent(), remote)
+        return abort(paths.rollout_journal, cluster.resume)
     finally:
         remote.close()

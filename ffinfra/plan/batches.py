@@ -56,12 +56,14 @@ class BatchPlan:
     def lower_bound(self) -> int:
         return sum(n for _, n, _ in self.bound)
 
-    def lines(self) -> list[str]:
-        """The order, a line per batch, for `plan` and `upgrade --dry-run`."""
+    def lines(self, most: int | None = None) -> list[str]:
+        """The order, a line per batch (the first `most` batches), for `plan` and `upgrade --dry-run`."""
         out = [f"{len(self.batches)} batch(es); no plan under these rules has fewer than {self.lower_bound}:"]
         out += [f"  {rule}: {n} ({why})" for rule, n, why in self.bound]
-        for b in self.batches:
+        for b in self.batches[:most]:
             out.append(f"{b.index:>3}. {b.kind:<14} {', '.join(b.hosts)}  ({b.why})")
+        if most is not None and len(self.batches) > most:
+            out.append(f"… {len(self.batches) - most} more batch(es): `ffinfra plan --details` lists all")
         return out
 
 
@@ -83,17 +85,26 @@ def conflicts(chains: ChainTable, node_ids: Iterable[int]) -> dict[int, set[int]
     return out
 
 
-def colour(
-    nodes: Sequence[int], adj: dict[int, set[int]], cap: int, budget: int = SEARCH_BUDGET
-) -> tuple[list[list[int]], bool]:
-    """Classes of pairwise non-adjacent nodes, each of at most `cap`, as few as found: (classes, proven optimal).
-    DSatur first; then a DSatur-ordered branch and bound looks for fewer until it runs out of `budget` steps."""
+@dataclass(frozen=True)
+class Colouring:
+    classes: list[list[int]]
+    proven: bool  # no colouring has fewer classes
+    clique: int  # the largest clique found: a lower bound, as is ceil(nodes / cap)
+
+    def lower_bound(self, nodes: int, cap: int) -> int:
+        return len(self.classes) if self.proven else max(self.clique, math.ceil(nodes / cap))
+
+
+def colour(nodes: Sequence[int], adj: dict[int, set[int]], cap: int, budget: int = SEARCH_BUDGET) -> Colouring:
+    """Classes of pairwise non-adjacent nodes, each of at most `cap`, as few as found. DSatur first; then a
+    DSatur-ordered branch and bound looks for fewer until it runs out of `budget` steps."""
     best = _dsatur(nodes, adj, cap)
-    lower = max(_clique_bound(nodes, adj), math.ceil(len(nodes) / cap) if nodes else 0)
+    clique = _clique_bound(nodes, adj)
+    lower = max(clique, math.ceil(len(nodes) / cap) if nodes else 0)
     if len(best) <= lower:
-        return best, True
+        return Colouring(best, True, clique)
     found, proven = _search(nodes, adj, cap, len(best) - 1, lower, budget)
-    return (found if found is not None else best), proven
+    return Colouring(found if found is not None else best, proven, clique)
 
 
 def _dsatur(nodes: Sequence[int], adj: dict[int, set[int]], cap: int) -> list[list[int]]:
@@ -267,16 +278,16 @@ def plan_batches(fleet: Fleet, hosts: Iterable[str], chains: ChainTable | None =
         ids = [fleet.storage_id[h] for h in storage]
         host_of = {fleet.storage_id[h]: h for h in storage}
         adj = conflicts(chains, ids) if chains is not None else {i: set() for i in ids}
-        classes, proven = colour(ids, adj, cap)
-        for cl in sorted(classes, key=lambda c: min(order[host_of[n]] for n in c)):
+        c = colour(ids, adj, cap)
+        for cl in sorted(c.classes, key=lambda cl: min(order[host_of[n]] for n in cl)):
             members = tuple(sorted((host_of[n] for n in cl), key=order.__getitem__))
             batches.append(("storage", members, f"no two share a 3FS chain; ≤ {cap} storage nodes at a time"))
-        if proven:
-            bound.append(("storage", len(classes), f"the fewest sets of nodes sharing no chain, ≤ {cap} each"))
-        else:
-            clique = _clique_bound(ids, adj)
-            low = max(clique, math.ceil(len(ids) / cap))
-            bound.append(("storage", low, f"{clique} nodes share chains pairwise; {len(ids)} nodes, ≤ {cap} at a time"))
+        why = (
+            f"the fewest sets of nodes sharing no chain, ≤ {cap} each"
+            if c.proven
+            else f"{c.clique} nodes share chains pairwise; {len(ids)} nodes, ≤ {cap} at a time"
+        )
+        bound.append(("storage", c.lower_bound(len(ids), cap), why))
     # 6. everything else together
     if groups["other"]:
         batches.append(("other", tuple(groups["other"]), "no capacity or replica to keep: together"))

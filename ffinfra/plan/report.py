@@ -63,13 +63,9 @@ def print_table(plan: Plan, console: Console, details: bool = False, diffs: bool
                 for line in r.details:
                     console.print(f"  {line}", markup=False)
     if plan.batches is not None:
-        lines = plan.batches.lines()
-        shown = lines if details else lines[: len(plan.batches.bound) + 1 + MAX_BATCHES_SHOWN]
         console.print("\nRolling batches (upgrades.max_unavailable, upgrades.canary):", markup=False)
-        for line in shown:
+        for line in plan.batches.lines(None if details else MAX_BATCHES_SHOWN):
             console.print(f"  {line}", markup=False, highlight=False)
-        if len(shown) < len(lines):
-            console.print(f"  … {len(lines) - len(shown)} more batch(es): --details lists all", markup=False)
     if diffs:
         for a in plan.artifacts:
             console.print(a.diff, markup=False, highlight=False)
@@ -106,12 +102,8 @@ def markdown(plan: Plan, diffs: bool = False) -> str:
         out += ["```", "", "</details>"]
     if plan.batches is not None:
         b = plan.batches
-        lines = b.lines()
-        shown = lines[: len(b.bound) + 1 + MAX_BATCHES_SHOWN]
-        if len(shown) < len(lines):
-            shown.append(f"… {len(lines) - len(shown)} more batch(es): `ffinfra plan --details` lists all")
         out += ["", f"<details><summary>Rolling batches: {len(b.batches)} (no fewer possible than {b.lower_bound})"
-                "</summary>", "", "```", *shown, "```", "", "</details>"]  # fmt: skip
+                "</summary>", "", "```", *b.lines(MAX_BATCHES_SHOWN), "```", "", "</details>"]  # fmt: skip
     if diffs and plan.artifacts:
         out += ["", f"<details><summary>File diffs ({len(plan.artifacts)} file(s))</summary>", ""]
         for a in plan.artifacts:

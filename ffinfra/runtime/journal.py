@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ffinfra.atomic import write_atomic
-from ffinfra.errors import OperationalError
+from ffinfra.runtime.state import unreadable
 
 JOURNAL_VERSION = 1
 
@@ -64,11 +64,8 @@ def load_journal(path: Path) -> Journal | None:
         return None
     try:
         return Journal.model_validate_json(path.read_text())
-    except (ValidationError, ValueError) as e:
-        raise OperationalError(
-            f"{path}: not a rollout journal ffinfra can read ({str(e).splitlines()[0]}); "
-            "remove it only once every node it names is back in service"
-        ) from None
+    except ValidationError as exc:  # bad JSON too
+        raise unreadable(path, exc, "remove it only once every node it names is back in service") from None
 
 
 def save_journal(path: Path, journal: Journal) -> None:

@@ -33,6 +33,11 @@ class StackPaths:
         return self.root / "state"
 
     @property
+    def rollout_journal(self) -> Path:
+        """A rolling change under way (runtime/journal.py); a whole `up` refuses to run while it exists."""
+        return self.state_dir / "rollout.json"
+
+    @property
     def lock(self) -> Path:
         return self.state_dir / "lock"
 

@@ -101,12 +101,17 @@ def load_state(path: Path) -> StackState:
     try:
         return StackState.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise OperationalError(
-            f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s)); it was not written by this "
-            "ffinfra: move it aside and run `ffinfra up` again"
-        ) from None
+        raise unreadable(path, exc, "move it aside and run `ffinfra up` again") from None
+
+
+def unreadable(path: Path, exc: ValidationError, advice: str) -> OperationalError:
+    """A state file (state.json, a rollout journal) that this ffinfra did not write: where, what, and what to do."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return OperationalError(
+        f"{path}: {where}: {first['msg']} ({exc.error_count()} problem(s)); it was not written by this ffinfra: "
+        + advice
+    )
 
 
 def save_state(path: Path, state: StackState) -> None:

@@ -27,14 +27,16 @@ def gpus() -> int:
 
 
 def need(n_gpus: int, pair_kernel: bool = False) -> None:
+    """Skips for want of hardware first (what no set-up installs); on a machine with the GPUs, a build without the
+    GPU path or pair kernel is the remaining reason, and names the build option that makes it."""
+    have = gpus()
+    if have < n_gpus:
+        pytest.skip(f"needs {n_gpus} CUDA GPU(s) and PyTorch with CUDA; this machine has {have}")
     info = hfreduce.build_info()
     if not info["cuda"]:
         pytest.skip("this HFReduce has no GPU path: build it where CUDA is (HFREDUCE_CUDA=ON)")
     if pair_kernel and not info["nvlink"]:
         pytest.skip("this HFReduce has no NVLink pair kernel: build it where nvcc is (HFREDUCE_NVLINK=ON)")
-    have = gpus()
-    if have < n_gpus:
-        pytest.skip(f"needs {n_gpus} CUDA GPU(s) and PyTorch with CUDA; this machine has {have}")
 
 
 def cases(seed: int) -> list[dict]:

@@ -194,3 +194,10 @@ def test_a_whole_up_refuses_while_a_rolling_change_is_under_way(make_stack, stac
     with pytest.raises(OperationalError, match=r"a rolling change is under way .*`ffinfra upgrade lab --abort`"):
         up(compile_stack(ref), UpOptions(), Silent())
     assert not (ref.dir / "runs").exists() and not (ref.dir / "state.json").exists()  # nothing made, nothing touched
+
+
+def test_a_journal_it_cannot_read_is_refused_saying_where(tmp_path):
+    path = tmp_path / "rollout.json"
+    path.write_text('{"change": 1}')
+    with pytest.raises(OperationalError, match=r"rollout.json: change: .*not written by this ffinfra: remove it only"):
+        run(path, Recording())
