@@ -6,9 +6,13 @@ checks it, and it is resumed. Other batches (controller, subnet managers, storag
 gated. Every step is recorded before it starts and after it ends, so a crash or Ctrl-C is re-run from where it
 stopped, repeating no finished step, and --abort returns what was drained to service.
 
-The cluster side is a `Cluster` (drain, busy, requeue, apply, health, resume). The tests drive this module with a
-recording one that stops it at every step; the real one (scontrol over SSH, Ansible limited to the batch, the node
-suite as the gate) and `up`/`upgrade` running through here are the next part of issue 14.
+A batch whose hosts must reboot (plan/plan.py: reboot_hosts) reboots them after the apply step, before the
+gate. The journal stays once every batch is done: the change is over when the closing `up` over the whole stack
+has recorded it (apply/upgrade.py removes it then), so a failure there is re-run without repeating a batch.
+
+The cluster side is a `Cluster` (drain, busy, requeue, apply, reboot, health, resume): apply/upgrade.py's
+StackCluster (scontrol over SSH, Ansible limited to the batch, the provider's reboot, the batch's probes as the
+gate). The unit tests drive this module with a recording one that stops it at every step.
 """
 
 from __future__ import annotations
@@ -35,11 +39,20 @@ STEPS = {
 }
 
 
+def steps_of(kind: str, reboots: bool) -> list[str]:
+    """A batch's steps: its kind's, with a reboot between apply and the health gate when some of its hosts reboot."""
+    steps = list(STEPS[kind])
+    if reboots:
+        steps.insert(steps.index("apply") + 1, "reboot")
+    return steps
+
+
 class Cluster(Protocol):
     def drain(self, hosts: Sequence[str], reason: str) -> None: ...
     def busy(self, hosts: Sequence[str]) -> list[str]: ...  # the hosts still running jobs
     def requeue(self, hosts: Sequence[str]) -> None: ...
     def apply(self, hosts: Sequence[str]) -> None: ...
+    def reboot(self, hosts: Sequence[str]) -> None: ...  # returns once they run again
     def health(self, kind: str, hosts: Sequence[str]) -> list[str]: ...  # problems; [] = healthy
     def resume(self, hosts: Sequence[str]) -> None: ...
 
@@ -64,13 +77,19 @@ def now() -> str:
 
 
 def new_journal(plan: BatchPlan, what: str, reason: str) -> Journal:
-    batches = [(b.kind, b.hosts) for b in plan.batches]
+    batches = [(b.kind, b.hosts, b.reboot) for b in plan.batches]
     return Journal(
         change=change_digest(batches, what),
         reason=reason,
         started_at=now(),
         batches=[
-            JournalBatch(index=b.index, kind=b.kind, hosts=list(b.hosts), steps=list(STEPS[b.kind]))
+            JournalBatch(
+                index=b.index,
+                kind=b.kind,
+                hosts=list(b.hosts),
+                reboot=list(b.reboot),
+                steps=steps_of(b.kind, bool(b.reboot)),
+            )
             for b in plan.batches
         ],
     )
@@ -97,8 +116,8 @@ def start_or_resume(path: Path, plan: BatchPlan, what: str, reason: str) -> Jour
 
 
 def run_rollout(path: Path, journal: Journal, cluster: Cluster, opts: RolloutOptions, say: Progress) -> list[int]:
-    """Runs every step not done yet, in order. Returns the batches skipped for busy nodes (their journal stays,
-    so a re-run tries them again); removes the journal when every batch is done."""
+    """Runs every step not done yet, in order. Returns the batches skipped for busy nodes (a re-run tries them
+    again). The journal stays: `finish` removes it once the change is recorded."""
     skipped: list[int] = []
     while (nxt := _next(journal, skipped)) is not None:
         batch, step = nxt
@@ -130,6 +149,8 @@ def run_rollout(path: Path, journal: Journal, cluster: Cluster, opts: RolloutOpt
                 continue
         elif step == "apply":
             cluster.apply(hosts)
+        elif step == "reboot":
+            cluster.reboot(batch.reboot)
         elif step == "health":
             problems = cluster.health(batch.kind, hosts)
             if problems:
@@ -145,9 +166,12 @@ def run_rollout(path: Path, journal: Journal, cluster: Cluster, opts: RolloutOpt
         elif step == "resume":
             cluster.resume(hosts)
         _finish(path, journal, batch, step)
-    if not skipped:
-        path.unlink(missing_ok=True)
     return skipped
+
+
+def finish(path: Path) -> None:
+    """The change is recorded (the closing `up` succeeded): forget it."""
+    path.unlink(missing_ok=True)
 
 
 def _next(journal: Journal, skipped: list[int]) -> tuple[JournalBatch, str] | None:

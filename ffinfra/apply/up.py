@@ -76,6 +76,9 @@ class UpOptions:
     # not vouch for the stack (the other hosts have not changed yet): the applied spec is recorded by the run
     # after the last batch.
     limit: list[str] | None = None
+    # Run as part of the rolling change the stack's journal records (a batch, or the closing run that records
+    # it): a whole `up` outside it is refused while the journal exists.
+    within_rollout: bool = False
 
 
 @dataclass
@@ -142,10 +145,11 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     provider.preflight()
     with stack_lock(paths.lock, "ffinfra up"):
         rollout = paths.rollout_journal
-        if rollout.exists() and not opts.limit:  # its batches are part-applied: a whole `up` would skip the drains
+        if rollout.exists() and not opts.within_rollout:  # part-applied batches: this `up` would skip the drains
             raise OperationalError(
-                f"a rolling change is under way ({rollout}): continue it with `ffinfra upgrade {c.topology.name}`, "
-                f"or return its drained nodes to service with `ffinfra upgrade {c.topology.name} --abort`"
+                f"a rolling change is under way ({rollout}): continue it with `ffinfra up {c.topology.name}` or "
+                f"`ffinfra upgrade {c.topology.name}`, or return its drained nodes to service with "
+                f"`ffinfra upgrade {c.topology.name} --abort`"
             )
         state = load_state(paths.state_json)
         # The plan comes first: a refused change touches nothing, not even the nodes' existence.

@@ -25,7 +25,7 @@ class ArtifactChange:
 
 # (path prefix or exact path, impact, action): first match wins. opensm/ and slurm.conf are judged by _rule.
 _RULES: list[tuple[str, Impact, str]] = [
-    ("slurm/", Impact.ROLLING_RESTART, "up restarts slurmctld and every slurmd at once; running jobs survive"),
+    ("slurm/", Impact.ROLLING_RESTART, "slurmctld restarts, then each batch's slurmd, drained; running jobs survive"),
     ("nccl/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
     ("hfreduce/", Impact.HOT_RELOAD, "copy to the nodes: the next job reads it"),
     ("os/sysctl.conf", Impact.HOT_RELOAD, "copy and apply with sysctl -p"),

@@ -44,6 +44,13 @@ class Batch:
     kind: str  # one of KINDS
     hosts: tuple[str, ...]
     why: str  # the rule that shaped it
+    reboot: tuple[str, ...] = ()  # the hosts of the batch that reboot after their roles are applied
+
+    @property
+    def reboot_note(self) -> str:
+        if not self.reboot:
+            return ""
+        return " + reboot" if self.reboot == self.hosts else f" + reboot {', '.join(self.reboot)}"
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class BatchPlan:
         out = [f"{len(self.batches)} batch(es); no plan under these rules has fewer than {self.lower_bound}:"]
         out += [f"  {rule}: {n} ({why})" for rule, n, why in self.bound]
         for b in self.batches[:most]:
-            out.append(f"{b.index:>3}. {b.kind:<14} {', '.join(b.hosts)}  ({b.why})")
+            out.append(f"{b.index:>3}. {b.kind:<14} {', '.join(b.hosts)}{b.reboot_note}  ({b.why})")
         if most is not None and len(self.batches) > most:
             out.append(f"… {len(self.batches) - most} more batch(es): `ffinfra plan --details` lists all")
         return out
@@ -215,10 +222,14 @@ def fleet_of(topo: Topology) -> Fleet:
     )
 
 
-def plan_batches(fleet: Fleet, hosts: Iterable[str], chains: ChainTable | None = None) -> BatchPlan:
-    """The batches for a change that touches `hosts` (names of the fleet, any order)."""
+def plan_batches(
+    fleet: Fleet, hosts: Iterable[str], chains: ChainTable | None = None, reboot: Iterable[str] = ()
+) -> BatchPlan:
+    """The batches for a change that touches `hosts` (names of the fleet, any order); those of `reboot` (a subset)
+    are rebooted in their batch once their roles are applied."""
     order = {h: i for i, h in enumerate(fleet.order)}
-    changing = sorted(set(hosts), key=order.__getitem__)
+    rebooting = set(reboot)
+    changing = sorted(set(hosts) | rebooting, key=order.__getitem__)
 
     def kind(h: str) -> str:
         if h == fleet.controller:
@@ -292,5 +303,7 @@ def plan_batches(fleet: Fleet, hosts: Iterable[str], chains: ChainTable | None =
     if groups["other"]:
         batches.append(("other", tuple(groups["other"]), "no capacity or replica to keep: together"))
         bound.append(("other hosts", 1, "they go together"))
-    numbered = tuple(Batch(i + 1, k, hs, why) for i, (k, hs, why) in enumerate(batches))
+    numbered = tuple(
+        Batch(i + 1, k, hs, why, tuple(h for h in hs if h in rebooting)) for i, (k, hs, why) in enumerate(batches)
+    )
     return BatchPlan(numbered, tuple(bound), limits)

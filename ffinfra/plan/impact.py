@@ -39,10 +39,10 @@ LABELS = {
 MEANING = {
     Impact.NOOP: "nothing runs differently (documentation, thresholds, tool settings)",
     Impact.HOT_RELOAD: "a daemon re-reads its config, or the next job picks it up; nothing stops",
-    Impact.ROLLING_RESTART: "daemons restart: `ffinfra upgrade` takes them through the plan's batches (drained, "
-    "applied, gated, resumed), `up` restarts them all at once; running jobs survive",
-    Impact.ROLLING_REBOOT: "nodes must be drained and rebooted, re-addressed or re-provisioned: `up` applies the "
-    "files, the reboots are the operator's (a later release rolls them)",
+    Impact.ROLLING_RESTART: "daemons restart: `up` and `upgrade` take them through the plan's batches (drained, "
+    "applied, gated, resumed); running jobs finish first (--all-at-once: everywhere at once)",
+    Impact.ROLLING_REBOOT: "nodes are drained, applied and rebooted batch by batch (`up`, `upgrade`); hardware to "
+    "swap or re-cable between the drain and the reboot is the operator's",
     Impact.FABRIC_REROUTE: "OpenSM re-sweeps and recomputes routes (and cables may move): brief traffic disruption",
     Impact.DATA_MIGRATION: "3FS chain tables change and data moves between storage targets",
     Impact.DESTRUCTIVE: "something stateful is re-created and its data is lost: refused unless --allow-destructive",

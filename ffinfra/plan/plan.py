@@ -311,7 +311,7 @@ def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, all
         + threefs_rows(old.topology, new_topo)
         + _artifact_rows(arts)
     )
-    batches = rolling_batches(arts, old.topology, old_files, new_topo, new_files)
+    batches = rolling_batches(arts, old.topology, old_files, new_topo, new_files, reboot_hosts(spec, topo, new_topo))
     return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches)
 
 
@@ -331,11 +331,30 @@ def rolling_hosts(
     return [h.name for h in new.hosts if h.name in hosts]
 
 
+def reboot_hosts(spec: list[SpecChange], d: TopologyDiff, new: Topology) -> list[str]:
+    """The hosts of the new topology that reboot: re-addressed, given another hardware profile, or of a profile
+    (or an image) whose change the policy says needs a reboot. Renamed nodes are re-provisioned, not rebooted."""
+    out = {n.name for _, n in d.readdressed} | {n.name for _, n in d.changed_profile}
+    for c in spec:
+        if c.policy is None or c.policy.impact != Impact.ROLLING_REBOOT:
+            continue
+        if c.path[0] == "hardware" and len(c.path) > 2:  # a part of a profile changed: its nodes
+            out |= {h.name for h in new.hosts if h.profile_name == c.path[1]}
+        elif c.path[0] == "provisioning":  # the image: every node boots the new one
+            out |= {h.name for h in new.hosts}
+    return [h.name for h in new.hosts if h.name in out]
+
+
 def rolling_batches(
-    changes: list[ArtifactChange], old: Topology, old_files: list[Artifact], new: Topology, new_files: list[Artifact]
+    changes: list[ArtifactChange],
+    old: Topology,
+    old_files: list[Artifact],
+    new: Topology,
+    new_files: list[Artifact],
+    reboot: tuple[str, ...] | list[str] = (),
 ) -> BatchPlan | None:
     hosts = rolling_hosts(changes, old, old_files, new, new_files)
-    if not hosts:
+    if not hosts and not reboot:
         return None
     resize = new.chain_resize
-    return plan_batches(fleet_of(new), hosts, resize.table if resize else None)
+    return plan_batches(fleet_of(new), hosts, resize.table if resize else None, reboot)

@@ -36,8 +36,8 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("hardware.*.cpu.model", I.NOOP, "none"),
     ("hardware.*.cpu.vendor", I.HOT_RELOAD, "NCCL reads the new topology file at the next job"),
     ("hardware.*.cpu.simd", I.HOT_RELOAD, "HFReduce is built for the new ceiling beside the old; next job takes it"),
-    ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: up restarts slurmctld and every slurmd at once"),
-    ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: up restarts slurmctld and every slurmd at once"),
+    ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: slurmctld restarts, then each batch's slurmd"),
+    ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: slurmctld restarts, then each batch's slurmd"),
     ("hardware.*.gpus.model", I.NOOP, "none"),
     (
         "hardware.*.gpus.slurm_type",
@@ -80,7 +80,7 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("fabric.subnet_manager.routing_engine", I.FABRIC_REROUTE, "restart OpenSM: every route is recomputed"),
     ("fabric.subnet_manager.lmc", I.FABRIC_REROUTE, "restart OpenSM: LIDs and routes are reassigned"),
     ("fabric.subnet_manager.cn_roles", I.FABRIC_REROUTE, "restart OpenSM: ftree recomputes routes"),
-    ("fabric.subnet_manager.**", I.ROLLING_RESTART, "up restarts OpenSM on each SM host"),
+    ("fabric.subnet_manager.**", I.ROLLING_RESTART, "OpenSM restarts on each SM host, one at a time"),
     ("fabric.partitions.**", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP and reprograms P_Key tables"),
     ("fabric.mtu", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP (IPoIB multicast MTU)"),
     ("fabric.guid_oui", I.FABRIC_REROUTE, "synthetic GUIDs change: GUID files change, OpenSM re-sweeps"),
@@ -145,9 +145,9 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     (
         "scheduler.slurm.cross_zone_jobs",
         I.ROLLING_RESTART,
-        "topology.conf changes: up restarts slurmctld and every slurmd",
+        "topology.conf changes: slurmctld restarts, then each batch's slurmd",
     ),
-    ("scheduler.slurm.select_type", I.ROLLING_RESTART, "up restarts slurmctld and every slurmd at once: drain first"),
+    ("scheduler.slurm.select_type", I.ROLLING_RESTART, "slurmctld restarts, then each batch's slurmd, drained first"),
     # --- tuning read at job start or by the kernel
     ("nccl.**", I.HOT_RELOAD, "/etc/nccl.conf changes: the next job picks it up"),
     ("hfreduce.**", I.HOT_RELOAD, "the HFReduce environment changes: the next job picks it up"),

@@ -193,7 +193,8 @@ def change_set(plan: Plan, diffs: bool = False) -> dict[str, Any]:
             "bound": [{"rule": rule, "batches": n, "why": why} for rule, n, why in plan.batches.bound],
             "limits": plan.batches.limits,
             "order": [
-                {"index": b.index, "kind": b.kind, "hosts": list(b.hosts), "why": b.why} for b in plan.batches.batches
+                {"index": b.index, "kind": b.kind, "hosts": list(b.hosts), "reboot": list(b.reboot), "why": b.why}
+                for b in plan.batches.batches
             ],
         },
         "rows": [

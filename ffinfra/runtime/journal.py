@@ -5,7 +5,8 @@ Ctrl-C or a failed health gate leaves a journal that says exactly where the chan
 no finished step and re-runs the one that was under way (every step is idempotent: draining a drained node,
 applying roles that are applied, resuming a node in service). The journal names its change (a digest of the
 batches and of what changes), so a different change cannot continue someone else's; it is removed when the last
-batch is done, or by --abort once the drained nodes are back in service.
+batch is done and the closing `up` has recorded the change, or by --abort once the drained nodes are back in
+service.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class JournalBatch(_Model):
     index: int
     kind: str
     hosts: list[str]
+    reboot: list[str] = Field(default_factory=list)  # the hosts that reboot in the batch's reboot step
     steps: list[str]  # what this batch goes through, in order
     done: list[str] = Field(default_factory=list)  # the steps finished, in order
 
@@ -44,6 +46,11 @@ class Journal(_Model):
     failed: str = ""  # why the last run stopped, if it did (a health gate, a timeout)
     history: list[str] = Field(default_factory=list)  # one line per step started or finished, with its time
 
+    @property
+    def complete(self) -> bool:
+        """Every batch went through every step: what is left is the closing `up` that records the change."""
+        return all(b.done == b.steps for b in self.batches)
+
     def drained(self) -> list[str]:
         """Hosts a run drained and has not resumed: what --abort returns to service."""
         out: list[str] = []
@@ -54,7 +61,7 @@ class Journal(_Model):
         return out
 
 
-def change_digest(batches: list[tuple[str, tuple[str, ...]]], what: str) -> str:
+def change_digest(batches: list[tuple[str, tuple[str, ...], tuple[str, ...]]], what: str) -> str:
     h = hashlib.sha256(json.dumps([batches, what], sort_keys=True).encode())
     return h.hexdigest()[:16]
 

@@ -134,6 +134,13 @@ class Remote:
         except (paramiko.SSHException, OSError) as e:
             raise OperationalError(f"cannot write {path} on {host}: {e}") from e
 
+    def forget(self, host: str) -> None:
+        """Close the connection to `host` (it rebooted): the next command opens a new one."""
+        with self._lock:
+            c = self._clients.pop(host, None)
+        if c is not None:
+            c.close()
+
     def close(self) -> None:
         with self._lock:
             for c in self._clients.values():

@@ -29,7 +29,8 @@ pytestmark = [
 @pytest.fixture
 def slurm(lab_stack):
     work, stack_dir, env = lab_stack
-    r = run_ffinfra(["up", "lab"], env, work)  # converges (a no-op when the lab is up)
+    # converges (a no-op when the lab is up; after a test's change, no job runs: all at once, no batches)
+    r = run_ffinfra(["up", "lab", "--all-at-once"], env, work)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     c = compile_stack(find_stack(str(stack_dir)))
     paths = StackPaths(c.stack.dir)
@@ -56,14 +57,20 @@ def batches_shown(dry_run: str) -> list[tuple[str, str, str]]:
     return [(r[0], r[1], r[2].strip()) for r in rows if len(r) == 3 and r[0].isdigit()]
 
 
+def step_lines(log: str) -> list[str]:
+    """The rollout's lines, "batch 3/8 (compute: cn02): wait", without `up`'s "[  12.3s] " time prefix."""
+    lines = [line.strip() for line in log.splitlines()]
+    lines = [line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line for line in lines]
+    return [line for line in lines if line.startswith("batch ")]
+
+
 def batches_run(log: str) -> list[tuple[str, str, str]]:
     """The batches an upgrade ran, "batch 3/8 (compute: cn02): wait", as ("3", "compute", "cn02"), in order."""
     seen: dict[str, tuple[str, str, str]] = {}
-    for line in log.splitlines():
-        if line.strip().startswith("batch "):
-            index = line.split("/")[0].split()[-1]
-            kind, hosts = line.split("(", 1)[1].split(")")[0].split(": ")
-            seen.setdefault(index, (index, kind, hosts))
+    for line in step_lines(log):
+        index = line.split("/")[0].split()[-1]
+        kind, hosts = line.split("(", 1)[1].split(")")[0].split(": ")
+        seen.setdefault(index, (index, kind, hosts))
     return list(seen.values())
 
 
@@ -141,9 +148,10 @@ def test_a_rolling_restart_waits_for_the_running_job_and_names_the_change(lab_st
         remote.run("ctl01", f"scancel {job}")
 
 
-def test_a_killed_upgrade_is_rerun_and_continues_where_it_stopped(lab_stack, slurm):
-    """kill -9 while batch 3 (cn02) waits for a job: the journal holds the place; the re-run starts at that step,
-    repeats no finished batch, and ends with every node in service and the journal gone."""
+def test_a_killed_up_is_rerun_and_continues_where_it_stopped(lab_stack, slurm):
+    """`ffinfra up` of a change that restarts slurmd takes it through the batches as `upgrade` does. kill -9 while
+    batch 3 (cn02) waits for a job: the journal holds the place; the re-run starts at that step, repeats no
+    finished batch, and ends with every node in service and the journal gone."""
     import json
     import shutil
     import signal
@@ -161,7 +169,7 @@ def test_a_killed_upgrade_is_rerun_and_continues_where_it_stopped(lab_stack, slu
     wait_for("the job to run", lambda: remote.run("ctl01", f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING")
     spec.write_text(before.replace("    memory_gb: 2\n", "    memory_gb: 4\n", 1))
     try:
-        first = subprocess.Popen([ffinfra, "upgrade", "lab", "--wait", "600"], cwd=work, env=env,
+        first = subprocess.Popen([ffinfra, "up", "lab", "--wait", "600"], cwd=work, env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
         def waiting_on_cn02() -> bool:
@@ -177,16 +185,60 @@ def test_a_killed_upgrade_is_rerun_and_continues_where_it_stopped(lab_stack, slu
         assert journal.exists() and nodes.states(["cn02"])["cn02"].state.startswith("drain")
         assert nodes.busy(["cn02"]) == ["cn02"]
         remote.run("ctl01", f"scancel {job}")
-        second = subprocess.run([ffinfra, "upgrade", "lab"], cwd=work, env=env, capture_output=True, text=True,
+        second = subprocess.run([ffinfra, "up", "lab"], cwd=work, env=env, capture_output=True, text=True,
                                 timeout=900, check=False)  # fmt: skip
         assert second.returncode == 0, second.stdout[-4000:] + second.stderr[-2000:]
-        steps = [line.strip() for line in second.stdout.splitlines() if line.strip().startswith("batch ")]
+        steps = step_lines(second.stdout)
         assert steps[0] == "batch 3/8 (compute: cn02): wait", steps[:3]
         assert not any(s.startswith(("batch 1/8", "batch 2/8")) for s in steps), steps
         assert not journal.exists()
         states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
         assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
         assert "RealMemory=3072" in remote.run("ctl01", "scontrol show node cn02 -o").stdout
+    finally:
+        spec.write_text(before)
+        remote.run("ctl01", f"scancel {job}")
+
+
+def test_a_rolling_reboot_reboots_each_batch_after_its_job_and_nothing_else(lab_stack, slurm):
+    """The compute nodes get another hardware profile (a rolling reboot): `ffinfra up` drains, applies, reboots
+    (the node's systemd stops every unit and boots again) and gates each batch in turn, the job on cn03 runs to
+    its end first, and the hosts outside the change keep their boot."""
+    work, stack_dir, env = lab_stack
+    nodes, remote = slurm
+    spec = stack_dir / "cluster.yaml"
+    before = spec.read_text()
+    hosts = ("cn01", "cn02", "cn03", "cn04", "ctl01", "st01")
+
+    def boots() -> dict[str, str]:  # PID 1's start time (clock ticks since this machine booted): new per boot
+        return {h: remote.run(h, "cut -d' ' -f22 /proc/1/stat").stdout.strip() for h in hosts}
+
+    first = boots()
+    other = before.split("  lab-login:")[0].split("  lab-node:")[1]
+    changed = before.replace("  lab-login:", "  lab-node-b:" + other + "  lab-login:", 1)
+    changed = changed.replace(
+        "hostnames: cn[01-04]\n    profile: lab-node\n", "hostnames: cn[01-04]\n    profile: lab-node-b\n"
+    )
+    assert changed.count("lab-node-b") == 2
+    job = remote.run("login01", "sbatch --parsable -w cn03 -J short --wrap 'sleep 20'").stdout.strip()
+    wait_for("the job to run", lambda: remote.run("ctl01", f"squeue -h -j {job} -o %T").stdout.strip() == "RUNNING")
+    spec.write_text(changed)
+    try:
+        r = run_ffinfra(["up", "lab", "--wait", "300"], env, work)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        steps = step_lines(r.stdout)
+        assert "batch 3/4 (compute: cn03): reboot" in steps, steps
+        cn03 = [s.rsplit(": ", 1)[1] for s in steps if s.startswith("batch 3/4")]
+        assert cn03 == ["drain", "wait", "apply", "reboot", "health", "resume"], cn03
+        assert "JobState=COMPLETED" in remote.run("ctl01", f"scontrol show job {job} -o").stdout
+        for h in hosts:
+            remote.forget(h)
+        after = boots()
+        assert all(after[h] != first[h] for h in ("cn01", "cn02", "cn03", "cn04")), (first, after)
+        assert all(after[h] == first[h] for h in ("ctl01", "st01")), (first, after)
+        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
+        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+        assert not (stack_dir / "state" / "rollout.json").exists()
     finally:
         spec.write_text(before)
         remote.run("ctl01", f"scancel {job}")

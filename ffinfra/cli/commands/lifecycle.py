@@ -22,6 +22,34 @@ DestructiveOpt = Annotated[
 ]
 
 
+WaitOpt = Annotated[
+    float, typer.Option("--wait", help="rolling batches: seconds a drained batch's running jobs may go on")
+]
+OnBusyOpt = Annotated[
+    str,
+    typer.Option(
+        "--on-busy", help="rolling batches: jobs still running after --wait are requeued, or their batch skipped"
+    ),
+]
+
+
+def _rollout_options(wait: float, on_busy: str):
+    from ffinfra.apply.rollout import RolloutOptions
+    from ffinfra.errors import UserError
+
+    if on_busy not in ("requeue", "skip"):
+        raise UserError(f"--on-busy {on_busy!r}: requeue or skip")
+    return RolloutOptions(wait_s=wait, on_busy=on_busy)  # type: ignore[arg-type]
+
+
+def _skipped(stack: str, skipped: list[int], wait: float, command: str) -> None:
+    console.err.print(
+        f"[yellow]batch(es) {', '.join(map(str, skipped))} left for later: their jobs outlasted --wait "
+        f"{wait:.0f} s[/]; re-run `ffinfra {command} {stack}` to continue"
+    )
+    raise typer.Exit(3)
+
+
 def exec_cmd(
     ctx: typer.Context,
     stack: Annotated[str, typer.Argument(help="the stack")],
@@ -78,6 +106,16 @@ def up(
         bool, typer.Option("--force", help="run every role on every host even when nothing changed")
     ] = False,
     allow_destructive: DestructiveOpt = False,
+    all_at_once: Annotated[
+        bool,
+        typer.Option(
+            "--all-at-once",
+            help="apply a change that restarts daemons or reboots nodes everywhere at once, without batches or "
+            "drains (a maintenance window with no jobs running)",
+        ),
+    ] = False,
+    wait: WaitOpt = 3600,
+    on_busy: OnBusyOpt = "skip",
     timeout: Annotated[
         float, typer.Option("--timeout", help="seconds the playbook may run before it is stopped")
     ] = 3600,
@@ -99,6 +137,10 @@ def up(
     verify     every daemon running (a missing one is named at once), Slurm answering, every Slurm node idle,
                srun on all of them, sinfo from login nodes, OpenSM SUBNET UP with its configured routing
 
+    On a running stack, a change that restarts daemons or reboots nodes goes through the plan's rolling batches
+    first, as `ffinfra upgrade` takes it (drain, wait for jobs, apply, reboot, gate, resume; journaled, so a
+    re-run continues it); hot reloads never restart anything. --all-at-once skips the batches.
+
     --check renders, then runs every role (or --tags) in Ansible's check mode against the running nodes and lists,
     per host and role, the files that would be installed or replaced. It creates no node and records nothing.
 
@@ -106,6 +148,7 @@ def up(
     input or a refused plan, 3 when a phase failed (the report names host, task, error and log)."""
     from ffinfra.apply.up import UpOptions
     from ffinfra.apply.up import up as run_up
+    from ffinfra.apply.upgrade import upgrade as run_upgrade
     from ffinfra.cli.display import UpDisplay, summary_table
 
     c = compile_arg(stack, suppress)
@@ -122,8 +165,16 @@ def up(
         timeout_s=timeout,
         check=check,
     )
+    rollout = _rollout_options(wait, on_busy)
     with UpDisplay(console.out, [(h.name, h.role) for h in c.topology.hosts]) as ui:
-        result = run_up(c, opts, ui)
+        if check or tags or all_at_once:
+            result = run_up(c, opts, ui)
+        else:  # a running stack's change goes through its batches, if the plan has any
+            rolled = run_upgrade(c, opts, rollout, ui, new_stack_ok=True)
+            if rolled.skipped:
+                _skipped(c.topology.name, rolled.skipped, wait, "up")
+            assert rolled.final is not None
+            result = rolled.final
     console.out.print(summary_table(list(ui.rows.values()), result.per_host))
     if check:
         _print_would_change(c, result)
@@ -185,11 +236,8 @@ def upgrade(
         bool,
         typer.Option("--abort", help="return the nodes a stopped upgrade drained to service, and forget it"),
     ] = False,
-    wait: Annotated[float, typer.Option("--wait", help="seconds a drained batch's running jobs may go on")] = 3600,
-    on_busy: Annotated[
-        str,
-        typer.Option("--on-busy", help="jobs still running after --wait: requeue them, or skip the batch for now"),
-    ] = "skip",
+    wait: WaitOpt = 3600,
+    on_busy: OnBusyOpt = "skip",
     provider: ProviderOpt = "lab",
     allow_destructive: DestructiveOpt = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds each batch's playbook may run")] = 3600,
@@ -201,22 +249,21 @@ def upgrade(
     plan     the plan from the applied spec to this one, refused as `up` refuses; its batches are the ones
              `ffinfra plan` shows (upgrades.canary, upgrades.max_unavailable, 3FS chains)
     batches  per batch of Slurm nodes: drained with a reason naming the change (sinfo -R), running jobs allowed
-             to finish (--wait; then --on-busy), the changed roles applied to the batch only, a health gate
-             (files in place, daemons running, the node not down), resumed. Other batches: applied and gated.
+             to finish (--wait; then --on-busy), the changed roles applied to the batch only, the nodes
+             that must reboot rebooted, a health gate (files in place, daemons running, the node not down),
+             resumed. Other batches: applied (rebooted) and gated.
              Every step is journaled in stacks/<name>/state/rollout.json: a crash, Ctrl-C or failed gate is
              re-run with the same command and continues where it stopped; --abort resumes what was drained
     finish   a plain `up` of the whole stack, which records the applied spec and runs the closing checks
 
-    A change without daemon restarts or reboots is a plain `up`. Exit 0 done, 1 bad input or a refused plan,
-    3 when a batch failed or was left for later (the message says which and what to run)."""
-    from ffinfra.apply.rollout import RolloutOptions
+    `ffinfra up` of a running stack does the same; `upgrade` refuses a stack never brought up. A change without
+    daemon restarts or reboots is a plain `up`. Exit 0 done, 1 bad input or a refused plan, 3 when a batch failed
+    or was left for later (the message says which and what to run)."""
     from ffinfra.apply.up import UpOptions
     from ffinfra.apply.upgrade import abort_upgrade
     from ffinfra.apply.upgrade import upgrade as run_upgrade
-    from ffinfra.errors import UserError
 
-    if on_busy not in ("requeue", "skip"):
-        raise UserError(f"--on-busy {on_busy!r}: requeue or skip")
+    rollout = _rollout_options(wait, on_busy)
     c = compile_arg(stack, suppress)
     console.print_findings(c.findings)
     if abort:
@@ -229,13 +276,9 @@ def upgrade(
         _print_dry_run(c, provider, allow_destructive)
         return
     opts = UpOptions(provider=provider, allow_destructive=allow_destructive, timeout_s=timeout)
-    result = run_upgrade(c, opts, RolloutOptions(wait_s=wait, on_busy=on_busy), _Lines())  # type: ignore[arg-type]
+    result = run_upgrade(c, opts, rollout, _Lines())
     if result.skipped:
-        console.err.print(
-            f"[yellow]batch(es) {', '.join(map(str, result.skipped))} left for later: their jobs outlasted --wait "
-            f"{wait:.0f} s[/]; re-run `ffinfra upgrade {c.topology.name}` to continue"
-        )
-        raise typer.Exit(3)
+        _skipped(c.topology.name, result.skipped, wait, "upgrade")
     final = result.final
     if final is not None and final.ok:
         done = f"{result.batches_done} batch(es) rolled, then " if result.batches_done else ""

@@ -1,6 +1,7 @@
 """A rolling change runs batch by batch through its steps, journaled: stopped at any point (a crash, Ctrl-C) and run
 again, it finishes without repeating a finished step; a failed health gate stops it with the batch left drained;
---abort returns drained nodes to service; jobs that outlast the wait are requeued or their batch left for later.
+--abort returns drained nodes to service; jobs that outlast the wait are requeued or their batch left for later;
+the hosts that must reboot reboot between the apply and the gate.
 
 The cluster here is a recording one: these tests are about the order and the journal. The lab runs the real
 steps (scontrol, Ansible, the node suite)."""
@@ -13,7 +14,16 @@ from collections.abc import Sequence
 
 import pytest
 
-from ffinfra.apply.rollout import STEPS, RolloutOptions, RolloutStopped, abort, run_rollout, start_or_resume
+from ffinfra.apply.rollout import (
+    STEPS,
+    RolloutOptions,
+    RolloutStopped,
+    abort,
+    finish,
+    run_rollout,
+    start_or_resume,
+    steps_of,
+)
 from ffinfra.errors import OperationalError
 from ffinfra.plan.batches import Fleet, plan_batches
 from ffinfra.runtime.journal import load_journal
@@ -27,7 +37,7 @@ FLEET = Fleet(
     max_unavailable=1,
     canary=1,
 )
-PLAN = plan_batches(FLEET, FLEET.order)
+PLAN = plan_batches(FLEET, FLEET.order, reboot=["cn02", "st01"])  # a node of a compute and of a storage batch
 FAST = RolloutOptions(wait_s=0.0, poll_s=0.0)
 
 
@@ -77,6 +87,9 @@ class Recording:
     def apply(self, hosts: Sequence[str]) -> None:
         self._do("apply", hosts)
 
+    def reboot(self, hosts: Sequence[str]) -> None:
+        self._do("reboot", hosts)
+
     def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
         self._do("health", hosts)
         return [f"{h}: slurmd not running" for h in hosts if h in self.unhealthy]
@@ -87,7 +100,16 @@ class Recording:
 
 
 def expected() -> list[tuple[str, tuple[str, ...]]]:
-    return [(step, b.hosts) for b in PLAN.batches for step in STEPS[b.kind]]
+    return [
+        (step, b.reboot if step == "reboot" else b.hosts)
+        for b in PLAN.batches
+        for step in steps_of(b.kind, bool(b.reboot))
+    ]
+
+
+def complete(path) -> bool:
+    journal = load_journal(path)
+    return journal is not None and journal.complete
 
 
 def run(path, cluster, opts=FAST):
@@ -95,11 +117,13 @@ def run(path, cluster, opts=FAST):
     return run_rollout(path, journal, cluster, opts, lambda _: None)
 
 
-def test_each_batch_goes_through_its_steps_in_order_and_the_journal_goes_away(tmp_path):
+def test_each_batch_goes_through_its_steps_in_order_and_the_journal_stays_until_the_change_is_recorded(tmp_path):
     path = tmp_path / "rollout.json"
     c = Recording()
     assert run(path, c) == []
     assert c.log == expected()
+    assert ("reboot", ("cn02",)) in c.log and ("reboot", ("st01",)) in c.log  # only the hosts that must
+    assert [s for s, hosts in c.log if hosts == ("cn02",)] == ["drain", "wait", "apply", "reboot", "health", "resume"]
     assert [b.kind for b in PLAN.batches] == [
         "canary",
         "controller",
@@ -109,7 +133,10 @@ def test_each_batch_goes_through_its_steps_in_order_and_the_journal_goes_away(tm
         "storage",
         "other",
     ]
-    assert not path.exists() and not c.drained
+    assert complete(path) and not c.drained
+    assert run(path, Recording()) == [] and complete(path)  # the closing `up` failed: nothing is repeated
+    finish(path)
+    assert not path.exists()
 
 
 @pytest.mark.parametrize("crash_after", [False, True], ids=["before-the-action", "after-the-action"])
@@ -128,7 +155,7 @@ def test_a_change_stopped_at_any_step_finishes_on_the_rerun_without_repeating_a_
     # the re-run starts at the step under way (done again if the crash came after it: every step is idempotent)
     assert first.log == expected()[: crash_at + crash_after]
     assert second.log == expected()[crash_at:]
-    assert not path.exists()
+    assert complete(path)
 
 
 def test_a_failed_health_gate_stops_with_the_batch_drained_and_the_rerun_starts_at_the_gate(tmp_path):
@@ -169,7 +196,7 @@ def test_or_their_batch_is_left_for_the_next_run(tmp_path):
     assert ("apply", ("login01",)) in c.log and path.exists()
     again = Recording()
     assert run(path, again) == []
-    assert again.log == [(step, ("cn03",)) for step in STEPS["compute"]] and not path.exists()
+    assert again.log == [(step, ("cn03",)) for step in STEPS["compute"]] and complete(path)
 
 
 def test_another_change_cannot_continue_this_one(tmp_path):
@@ -191,7 +218,7 @@ def test_a_whole_up_refuses_while_a_rolling_change_is_under_way(make_stack, stac
     journal = ref.dir / "state" / "rollout.json"
     journal.parent.mkdir(parents=True)
     journal.write_text("{}")
-    with pytest.raises(OperationalError, match=r"a rolling change is under way .*`ffinfra upgrade lab --abort`"):
+    with pytest.raises(OperationalError, match=r"a rolling change is under way .*`ffinfra up lab`.*--abort`"):
         up(compile_stack(ref), UpOptions(), Silent())
     assert not (ref.dir / "runs").exists() and not (ref.dir / "state.json").exists()  # nothing made, nothing touched
 
