@@ -1,0 +1,53 @@
+"""The software ffinfra builds on the nodes, as builds: which build each component is, and on which hosts.
+
+The applied spec alone does not say which build a cluster runs: the same spec compiled by a newer ffinfra brings a
+new HFReduce source (and a build option such as the SIMD ceiling changes the build too). So `up` records the
+builds it applied (state.json, beside the applied spec), and the plan compares them with the builds the spec
+compiles to now. A component whose build differs is a rolling change of its hosts: `up`/`upgrade` take them
+through the batches (the canary first), and each batch's gate checks the new build on its nodes.
+
+    builds_of(topo)                      → {"hfreduce/gpu-a100": "0.3.0+1a2b3c4d5e6f avx512 cuda ibverbs", ...}
+    changed_software(applied, topo)      → [Software("hfreduce/gpu-a100", old, new, hosts)]
+
+3FS binaries are named by the spec (storage.threefs.build.commit), so the spec diff already sees them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ffinfra.topology.model import Topology
+
+
+@dataclass(frozen=True, slots=True)
+class Software:
+    component: str  # "hfreduce/<profile>"
+    old: str  # the build applied
+    new: str  # the build the spec compiles to now
+    hosts: tuple[str, ...]  # where it is installed
+
+
+def _hfreduce(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    layout = topo.hfreduce
+    if layout is None:
+        return {}
+    out = {}
+    for b in layout.builds:
+        options = [b.simd] + [name for name, on in (("cuda", b.cuda), ("ibverbs", b.ibverbs), ("nvlink", b.nvlink)) if on]
+        out[f"hfreduce/{b.profile}"] = (f"{layout.source.version}+{layout.source.short} {' '.join(options)}", b.hosts)
+    return out
+
+
+def builds_of(topo: Topology) -> dict[str, str]:
+    """component → build, what `up` records once every host runs it."""
+    return {name: build for name, (build, _) in sorted(_hfreduce(topo).items())}
+
+
+def changed_software(applied: dict[str, str], topo: Topology) -> list[Software]:
+    """The components whose build differs from the applied one. A component the record does not name (new, or
+    recorded by an ffinfra that kept no builds) is not a change of build: its hosts are new to it."""
+    return [
+        Software(name, applied[name], build, hosts)
+        for name, (build, hosts) in sorted(_hfreduce(topo).items())
+        if name in applied and applied[name] != build
+    ]
