@@ -24,6 +24,7 @@ from ffinfra.compile import Compiled, compile_stack
 from ffinfra.errors import OperationalError, SpecInvalid, UserError
 from ffinfra.plan.impact import Impact
 from ffinfra.plan.plan import Plan, build_plan
+from ffinfra.plan.software import builds_of
 from ffinfra.runtime.state import AppliedSpec, StackState
 from ffinfra.stack import SPEC_FILE, StackRef
 from ffinfra.topology.facts import COLUMNS, NodeFacts
@@ -47,6 +48,7 @@ def applied_record(c: Compiled, run: str) -> AppliedSpec:
         facts={name: _facts_row(f) for name, f in sorted(c.facts.items())},
         spec_sha256=c.topology.spec_sha256,
         run=run,
+        builds=builds_of(c.topology),
     )
 
 
@@ -97,7 +99,14 @@ def plan_against_applied(c: Compiled, state: StackState, allow_destructive: bool
     if state.applied is None or not state.hosts:
         return None
     old = compile_applied(state.applied, c.topology.name)
-    return build_plan(old, c, APPLIED_LABEL, c.stack.display_path, allow_destructive=allow_destructive)
+    return build_plan(
+        old,
+        c,
+        APPLIED_LABEL,
+        c.stack.display_path,
+        allow_destructive=allow_destructive,
+        old_builds=state.applied.builds,
+    )
 
 
 def reload_only(plan: Plan | None) -> list[str]:

@@ -13,6 +13,7 @@ from ffinfra.compile import Compiled
 from ffinfra.plan.artifact_diff import ArtifactChange, diff_artifacts
 from ffinfra.plan.batches import BatchPlan, fleet_of, plan_batches
 from ffinfra.plan.impact import Impact
+from ffinfra.plan.software import Software, builds_of, changed_software
 from ffinfra.plan.spec_diff import SpecChange, diff_specs
 from ffinfra.plan.topo_diff import CableChange, TopologyDiff, diff_topologies
 from ffinfra.render.artifact import Artifact
@@ -26,7 +27,7 @@ from ffinfra.topology.threefs import ETC_DIR as ETC
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    section: str  # spec | topology | artifact
+    section: str  # spec | topology | software | artifact
     subject: str  # what changed, short: a YAML path, "gpu[0579-0618] added", a file path
     change: str  # old → new, or a count
     impact: Impact | None  # None: derived (the topology/artifact rows carry it)
@@ -46,6 +47,7 @@ class Plan:
     allow_destructive: bool = False
     # the batches of the rolling part (files whose change restarts daemons or reboots nodes), in run order
     batches: BatchPlan | None = None
+    software: list[Software] = field(default_factory=list)  # builds that differ from the applied ones
 
     @property
     def changed(self) -> bool:
@@ -296,7 +298,30 @@ def _storage_hosts(topo: Topology) -> list[tuple[str, int]]:
     return [(n.host, n.node_id) for n in topo.threefs.storage] if topo.threefs else []
 
 
-def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, allow_destructive: bool = False) -> Plan:
+def _software_rows(changes: list[Software]) -> list[Row]:
+    return [
+        Row(
+            "software",
+            s.component,
+            f"{s.old} → {s.new}",
+            Impact.ROLLING_RESTART,
+            "built once, installed beside the old build batch by batch (the canary first); running jobs keep theirs",
+            tuple(s.hosts),
+        )
+        for s in changes
+    ]
+
+
+def build_plan(
+    old: Compiled,
+    new: Compiled,
+    old_label: str,
+    new_label: str,
+    allow_destructive: bool = False,
+    old_builds: dict[str, str] | None = None,
+) -> Plan:
+    """The plan from `old` to `new`. `old_builds`: the builds the cluster runs (state.json), when they can differ
+    from what `old` compiles to now (a newer ffinfra brings new sources); by default `old`'s own."""
     spec = diff_specs(old.spec, new.spec)
     new_topo = new.topology
     if old.topology.chain_table is not None and new_topo.base_chains is None:
@@ -305,14 +330,24 @@ def build_plan(old: Compiled, new: Compiled, old_label: str, new_label: str, all
     topo = diff_topologies(old.topology, new_topo)
     old_files, new_files = render_all(old.topology), render_all(new_topo)
     arts = diff_artifacts(old_files, new_files)
+    software = changed_software(builds_of(old.topology) if old_builds is None else old_builds, new_topo)
     rows = (
-        _spec_rows(spec, has_effect=bool(arts) or not topo.empty)
+        _spec_rows(spec, has_effect=bool(arts) or not topo.empty or bool(software))
         + _topology_rows(topo)
         + threefs_rows(old.topology, new_topo)
+        + _software_rows(software)
         + _artifact_rows(arts)
     )
-    batches = rolling_batches(arts, old.topology, old_files, new_topo, new_files, reboot_hosts(spec, topo, new_topo))
-    return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches)
+    batches = rolling_batches(
+        arts,
+        old.topology,
+        old_files,
+        new_topo,
+        new_files,
+        reboot_hosts(spec, topo, new_topo),
+        [h for s in software for h in s.hosts],
+    )
+    return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches, software)
 
 
 ROLLING = (Impact.ROLLING_RESTART, Impact.ROLLING_REBOOT)
@@ -352,8 +387,9 @@ def rolling_batches(
     new: Topology,
     new_files: list[Artifact],
     reboot: tuple[str, ...] | list[str] = (),
+    rebuilt: tuple[str, ...] | list[str] = (),  # hosts that get a new build (plan/software.py)
 ) -> BatchPlan | None:
-    hosts = rolling_hosts(changes, old, old_files, new, new_files)
+    hosts = [*rolling_hosts(changes, old, old_files, new, new_files), *rebuilt]
     if not hosts and not reboot:
         return None
     resize = new.chain_resize

@@ -35,7 +35,11 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("hardware.*.description", I.NOOP, "none"),
     ("hardware.*.cpu.model", I.NOOP, "none"),
     ("hardware.*.cpu.vendor", I.HOT_RELOAD, "NCCL reads the new topology file at the next job"),
-    ("hardware.*.cpu.simd", I.HOT_RELOAD, "HFReduce is built for the new ceiling beside the old; next job takes it"),
+    (
+        "hardware.*.cpu.simd",
+        I.HOT_RELOAD,
+        "NCCL's topology is unchanged; HFReduce is rebuilt for the new ceiling (its build row)",
+    ),
     ("hardware.*.cpu.**", I.ROLLING_RESTART, "Slurm node sizes change: slurmctld restarts, then each batch's slurmd"),
     ("hardware.*.memory_gb", I.ROLLING_RESTART, "RealMemory changes: slurmctld restarts, then each batch's slurmd"),
     ("hardware.*.gpus.model", I.NOOP, "none"),

@@ -26,10 +26,11 @@ def _impact(row: Row) -> str:
 def headline(plan: Plan) -> str:
     if not plan.changed:
         return f"No changes: stack '{plan.stack}' compiles to the same cluster ({plan.old_label} → {plan.new_label})."
-    n = {s: len(plan.section(s)) for s in ("spec", "topology", "artifact")}
+    n = {s: len(plan.section(s)) for s in ("spec", "topology", "software", "artifact")}
+    builds = f"{n['software']} build(s) changed, " if n["software"] else ""
     text = (
         f"Plan for '{plan.stack}' ({plan.old_label} → {plan.new_label}): {n['spec']} spec change(s), "
-        f"{n['topology']} topology change(s), {n['artifact']} file(s) changed. Impact: {plan.impact.label}."
+        f"{n['topology']} topology change(s), {builds}{n['artifact']} file(s) changed. Impact: {plan.impact.label}."
     )
     if plan.refused:
         text += " " + refusal(plan)

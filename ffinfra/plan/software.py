@@ -33,7 +33,9 @@ def _hfreduce(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
         return {}
     out = {}
     for b in layout.builds:
-        options = [b.simd] + [name for name, on in (("cuda", b.cuda), ("ibverbs", b.ibverbs), ("nvlink", b.nvlink)) if on]
+        options = [b.simd] + [
+            name for name, on in (("cuda", b.cuda), ("ibverbs", b.ibverbs), ("nvlink", b.nvlink)) if on
+        ]
         out[f"hfreduce/{b.profile}"] = (f"{layout.source.version}+{layout.source.short} {' '.join(options)}", b.hosts)
     return out
 

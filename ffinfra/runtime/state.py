@@ -57,6 +57,7 @@ class AppliedSpec(_Model):
     facts: dict[str, dict[str, Any]] = Field(default_factory=dict)
     spec_sha256: str = ""
     run: str = ""
+    builds: dict[str, str] = Field(default_factory=dict)  # what ffinfra built on the nodes (plan/software.py)
 
 
 class StackState(_Model):

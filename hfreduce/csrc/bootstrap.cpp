@@ -13,14 +13,18 @@ namespace hfreduce {
 namespace {
 
 constexpr std::uint32_t kMagic = 0x48465244;  // "HFRD"
-constexpr std::uint32_t kVersion = 2;
+constexpr std::uint32_t kVersion = 3;
+// Which build a rank runs: during a rolling upgrade a job may get nodes on both sides, and two builds must never
+// exchange data (their wire formats may differ). ffinfra's role sets HFREDUCE_SOURCE; a local build leaves it empty.
+constexpr char kBuild[] = HF_VERSION "+" HF_SOURCE;
 
 struct Hello {  // rank → root
-  std::uint32_t magic, version;
+  std::uint32_t magic, version;  // first, in every version: a rank of another protocol is still told apart
   std::int32_t rank, world, pid, port;
   std::uint32_t caps, pad;
   char ip[16];
   char node[64];
+  char build[48];
 };
 
 struct Reply {  // root → rank, then `world` Hello records or `len` bytes of error text
@@ -46,6 +50,7 @@ Hello hello_of(const BootstrapArgs& a, const std::string& ip) {
   h.caps = a.caps;
   put(h.ip, ip);
   put(h.node, a.node);
+  put(h.build, kBuild);
   return h;
 }
 
@@ -114,9 +119,23 @@ JobTable bootstrap(const BootstrapArgs& a, std::string* my_ip) {
       for (int got = 1; got < a.world; ++got) {
         Socket s = accept_one(lst.fd(), a.deadline, "the other ranks");
         Hello h{};
-        recv_all(s.fd(), &h, sizeof h, a.deadline, "a joining rank");
-        if (h.magic != kMagic || h.version != kVersion) fail("a connection to the root address is not an HFReduce rank of this version");
-        if (h.world != a.world)
+        recv_all(s.fd(), &h, 2 * sizeof(std::uint32_t), a.deadline, "a joining rank");
+        if (h.magic != kMagic) fail("a connection to the root address is not an HFReduce rank");
+        if (h.version != kVersion) {
+          problem = cat("a rank speaks HFReduce bootstrap version ", h.version, ", rank 0 (", a.node, ", build ", kBuild,
+                        ") version ", kVersion, ": every node of a job must run one HFReduce build (is a rolling "
+                        "upgrade under way? see hfreduce.env on each node)");
+          conns.push_back(std::move(s));
+          break;
+        }
+        recv_all(s.fd(), reinterpret_cast<char*>(&h) + 2 * sizeof(std::uint32_t), sizeof h - 2 * sizeof(std::uint32_t),
+                 a.deadline, "a joining rank");
+        const std::string build(h.build, strnlen(h.build, sizeof h.build));
+        if (build != kBuild)
+          problem = cat("rank ", h.rank, " (", std::string(h.node, strnlen(h.node, sizeof h.node)), ") runs HFReduce ",
+                        build, ", rank 0 (", a.node, ") runs ", kBuild, ": every node of a job must run one HFReduce "
+                        "build (is a rolling upgrade under way? see hfreduce.env on each node)");
+        else if (h.world != a.world)
           problem = cat("rank ", h.rank, " was started with world size ", h.world, ", rank 0 with ", a.world);
         else if (h.rank <= 0 || h.rank >= a.world)
           problem = cat("a rank says it is rank ", h.rank, " of ", a.world);

@@ -83,3 +83,64 @@ def test_a_rank_that_never_joins_fails_the_bootstrap_naming_it():
     errors = job.errors()
     assert "never joined" in errors[0] and "(2)" in errors[0], errors
     assert all("never joined" in e for e in errors.values()), errors
+
+
+def _impostor_joins(hello: bytes) -> tuple[str, str]:
+    """Rank 0 of a 2-rank job on this host, and a hand-made rank 1 that sends `hello`: what rank 0 says, and the
+    error rank 1 is sent back."""
+    import json
+    import os
+    import socket
+    import struct
+    import subprocess
+    import sys
+    import time
+
+    from hf_jobs import WORKER, free_port
+
+    port = free_port()
+    env = {**os.environ, "HFREDUCE_NODE": "n0", "HFREDUCE_THREADS": "1"}
+    job = json.dumps({"cases": [], "settings": {"timeout_s": 10}})
+    p = subprocess.Popen([sys.executable, str(WORKER), "0", "2", f"127.0.0.1:{port}", job], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "rank 0 never listened"
+                time.sleep(0.05)
+        with s:
+            s.sendall(hello)
+            head = s.recv(24, socket.MSG_WAITALL)
+            magic, status, _, length, _ = struct.unpack("<IIQII", head)
+            assert magic == 0x48465244 and status == 1
+            told = s.recv(length, socket.MSG_WAITALL).decode()
+        out, _ = p.communicate(timeout=30)
+    finally:
+        p.kill()
+    return json.loads(out.splitlines()[-1])["error"], told
+
+
+def _hello(version: int, build: bytes) -> bytes:
+    import struct
+
+    return struct.pack("<IIiiiiII16s64s48s", 0x48465244, version, 1, 2, 4242, 1, 0, 0, b"127.0.0.1", b"n1", build)
+
+
+def test_a_rank_of_another_build_is_refused_naming_both_builds():
+    """A job that straddles a rolling upgrade (nodes on both builds) fails at once, saying which build runs where."""
+    import hfreduce
+
+    said, told = _impostor_joins(_hello(3, b"0.0.1+0123456789ab"))
+    assert "rank 1 (n1) runs HFReduce 0.0.1+0123456789ab, rank 0 (n0) runs " in said, said
+    info = hfreduce.build_info()
+    assert f"runs {info['version']}+{info['source']}: every node of a job must run one HFReduce build" in said
+    assert told in said
+
+
+def test_a_rank_of_an_older_protocol_is_refused_saying_so():
+    said, _ = _impostor_joins(_hello(2, b""))
+    assert "a rank speaks HFReduce bootstrap version 2" in said and "every node of a job must run one" in said, said

@@ -7,6 +7,7 @@ Runs after test_lab_up.py and test_lab_verify_acceptance.py (file order), on the
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -242,3 +243,35 @@ def test_a_rolling_reboot_reboots_each_batch_after_its_job_and_nothing_else(lab_
     finally:
         spec.write_text(before)
         remote.run("ctl01", f"scancel {job}")
+
+
+def test_a_new_hfreduce_build_rolls_through_the_compute_batches(lab_stack, slurm):
+    """A build option (the SIMD ceiling) makes a new HFReduce build: the plan shows the build change, `upgrade`
+    takes the compute nodes through batches (canary first), each node ends with the new build installed beside
+    the old one and hfreduce.env pointing at it, and the installed library says it is that build."""
+    work, stack_dir, env = lab_stack
+    nodes, remote = slurm
+    spec = stack_dir / "cluster.yaml"
+    before = spec.read_text()
+    assert before.count("simd: avx512}") == 1
+    spec.write_text(before.replace("simd: avx512}", "simd: avx2}"))
+    try:
+        dry = run_ffinfra(["upgrade", "lab", "--dry-run"], env, work)
+        assert dry.returncode == 0 and "hfreduce/lab-node" in dry.stdout, dry.stdout[-3000:]
+        want = [("canary", "cn01"), ("compute", "cn02"), ("compute", "cn03"), ("compute", "cn04")]
+        assert [b[1:] for b in batches_shown(dry.stdout)] == want, dry.stdout[-2000:]
+        r = run_ffinfra(["upgrade", "lab"], env, work)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        assert batches_run(r.stdout) == batches_shown(dry.stdout)
+        probe = (
+            "set -a; . /etc/hfreduce/hfreduce.env; set +a; echo $HFREDUCE_PREFIX; ls -d /opt/hfreduce/*-avx512; "
+            f'{sys.executable} -c \'import hfreduce; i = hfreduce.build_info(); print(i["simd_best"], i["source"])\''
+        )
+        for host in ("cn01", "cn02", "cn03", "cn04"):
+            prefix, old, built = remote.run(host, probe).stdout.split("\n")[:3]
+            assert prefix.endswith("-avx2") and old.endswith("-avx512"), (host, prefix, old)  # the old one stays
+            assert built.split()[0] == "avx2" and prefix.split("/")[-1].startswith(built.split()[1]), (host, built)
+        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
+        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+    finally:
+        spec.write_text(before)
