@@ -7,9 +7,9 @@ from __future__ import annotations
 import shlex
 
 from ffinfra.topology.chains import ChainTable
-from ffinfra.topology.threefs import BIN_DIR, ThreeFsLayout
+from ffinfra.topology.threefs import ADMIN_CLI, ThreeFsLayout
 
-ADMIN_CLI = f"{BIN_DIR}/ffinfra-admin-cli"
+__all__ = ["ADMIN_CLI", "expected_chains", "expected_nodes", "mount_check_command"]
 # 3FS's services stop at start-up without RDMA verbs devices, and mgmtd and meta without FoundationDB: on a
 # simulated fabric the roles install the files and start nothing, and these tests say so instead of judging.
 NOT_ON_A_SIMULATED_FABRIC = (

@@ -34,7 +34,7 @@ STEPS = {
     "compute": ("drain", "wait", "apply", "health", "resume"),
     "controller": ("apply", "health"),
     "subnet-manager": ("apply", "health"),
-    "storage": ("apply", "health"),  # on real hardware the gate is to wait for its chains too (not built yet)
+    "storage": ("apply", "health"),  # where 3FS runs, the gate waits for the batch's chains (apply/chain_gate.py)
     "other": ("apply", "health"),
 }
 

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from ffinfra.apply.applied import plan_against_applied
+from ffinfra.apply.chain_gate import batch_chains, wait_for_chains
 from ffinfra.apply.events import Reporter, Silent
 from ffinfra.apply.probe import probe_hosts
 from ffinfra.apply.provider import Provider
@@ -39,6 +40,7 @@ from ffinfra.runtime.paths import StackPaths
 from ffinfra.runtime.secrets import StackSecrets
 from ffinfra.runtime.ssh import Remote
 from ffinfra.runtime.state import load_state
+from ffinfra.topology.threefs import ADMIN_CLI
 
 REBOOT_SETTLE_S = 120.0
 
@@ -118,6 +120,23 @@ class StackCluster:
                 return
             time.sleep(1.0)
 
+    def _chains_complete(self, hosts: Sequence[str]) -> list[str]:
+        """A storage batch: its nodes' 3FS chains complete again (apply/chain_gate.py), where 3FS runs."""
+        topo = self.c.topology
+        layout, table = topo.threefs, topo.chain_table
+        if self.sim or layout is None or table is None:  # a simulated fabric starts no 3FS service
+            return []
+        ids = [n.node_id for n in layout.storage if n.host in hosts]
+        chains = batch_chains(table, ids)
+
+        def list_chains() -> str:
+            r = self.remote.run(layout.admin_host, f"{ADMIN_CLI} list-chains", timeout=120)
+            return r.stdout if r.ok else f"{r.stdout}\n{r.stderr}"
+
+        timeout = topo.spec.upgrades.resync_timeout_s
+        problems = wait_for_chains(list_chains, chains, table.replication, timeout, say=self.reporter.line)
+        return [f"3FS after {timeout} s: {p}" for p in problems[:5]]
+
     def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
         """The batch's files are in place and its daemons run; a Slurm node is not down or unresponsive."""
         topo = self.c.topology
@@ -125,6 +144,8 @@ class StackCluster:
         units = {h: list(topo.services.of(h).units_on(self.sim)) for h in hosts}
         probes = probe_hosts(self.remote, {h: files.get(h, {}) for h in hosts}, units)
         problems = [f"{h}: {'; '.join(p.problems())}" for h, p in sorted(probes.items()) if not p.healthy]
+        if kind == "storage" and not problems:
+            problems += self._chains_complete(hosts)
         slurm = self._in_slurm(hosts)
         if slurm:
             for h, s in sorted(self.slurm.states(slurm).items()):

@@ -13,8 +13,8 @@ The rules, in the order the batches run:
 4. compute nodes: at most `upgrades.max_unavailable` of a zone's compute nodes at once (a count, or a percentage
    of the zone's compute nodes, rounded down, at least 1); zones go side by side;
 5. storage nodes: never two that share a 3FS chain (a chain keeps all but one replica), at most max_unavailable
-   of the storage nodes (on a real cluster each batch is to wait for its chains to be complete again before the
-   next: that gate is not built yet);
+   of the storage nodes (where 3FS runs, each batch's gate waits for its chains to be complete again before the
+   next: apply/chain_gate.py);
 6. every other host (login, management) together: they hold no capacity and no replica.
 
 Lower bound: the batches of each rule are counted apart (each runs after the one before), and for each rule the

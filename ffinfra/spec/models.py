@@ -556,6 +556,12 @@ class UpgradesSpec(Model):
         "'25%' (rounded down, at least 1)",
     )
     canary: int = Field(1, ge=0, le=16, description="compute nodes changed alone, first, before any other batch")
+    resync_timeout_s: int = Field(
+        7200,
+        ge=60,
+        description="how long a storage batch waits for its 3FS chains to be complete again (every replica "
+        "SERVING-UPTODATE) before the next batch; past it the change stops, the batch named",
+    )
 
     @field_validator("max_unavailable")
     @classmethod

@@ -32,6 +32,7 @@ MGMTD_PORT, META_PORT, STORAGE_PORT = 8000, 8001, 8000
 CORE_PORTS = {"mgmtd": 9000, "meta": 9001, "storage": 9000}
 RDMABUF_MB = 4  # upstream's rdmabuf_size = '4MB'
 BIN_DIR = "/opt/3fs/bin"
+ADMIN_CLI = f"{BIN_DIR}/ffinfra-admin-cli"  # admin_cli with the admin token (the threefs_common role's wrapper)
 ETC_DIR = "/opt/3fs/etc"
 LOG_DIR = "/var/log/3fs"
 

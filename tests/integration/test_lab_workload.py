@@ -264,13 +264,14 @@ def test_a_new_hfreduce_build_rolls_through_the_compute_batches(lab_stack, slurm
         assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
         assert batches_run(r.stdout) == batches_shown(dry.stdout)
         probe = (
-            "set -a; . /etc/hfreduce/hfreduce.env; set +a; echo $HFREDUCE_PREFIX; ls -d /opt/hfreduce/*-avx512; "
+            "set -a; . /etc/hfreduce/hfreduce.env; set +a; echo $HFREDUCE_PREFIX; "
+            "test -d ${HFREDUCE_PREFIX%-avx2}-avx512 && echo kept; PYTHONPATH=$HFREDUCE_PYTHONPATH "
             f'{sys.executable} -c \'import hfreduce; i = hfreduce.build_info(); print(i["simd_best"], i["source"])\''
         )
         for host in ("cn01", "cn02", "cn03", "cn04"):
-            prefix, old, built = remote.run(host, probe).stdout.split("\n")[:3]
-            assert prefix.endswith("-avx2") and old.endswith("-avx512"), (host, prefix, old)  # the old one stays
-            assert built.split()[0] == "avx2" and prefix.split("/")[-1].startswith(built.split()[1]), (host, built)
+            prefix, kept, built = remote.run(host, probe).stdout.split("\n")[:3]
+            assert prefix.endswith("-avx2") and kept == "kept", (host, prefix, kept)  # the old build stays
+            assert built.split() == ["avx2", prefix.split("/")[-1].split("-")[0]], (host, built)
         states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
         assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
     finally:

@@ -92,11 +92,12 @@ def test_nccl_env_is_a_hot_reload_of_nccl_conf(plan_of):
     assert "+NCCL_IB_TIMEOUT=22" in art.diff
 
 
-def test_a_new_hfreduce_simd_ceiling_is_a_new_build_for_the_next_job(plan_of):
+def test_a_new_hfreduce_simd_ceiling_is_a_new_build_rolled_through_the_compute_nodes(plan_of):
     p = plan_of("lab", lambda t: sub(t, "simd: avx512}", "simd: avx2}"))
-    assert_carried(p, Impact.HOT_RELOAD, "spec", "hardware.lab-node.cpu.simd")
-    row = assert_carried(p, Impact.HOT_RELOAD, "artifact", "hfreduce/lab-node/hfreduce.env")
-    assert "next job" in row.action
+    assert_carried(p, Impact.ROLLING_RESTART, "software", "hfreduce/lab-node")
+    rows = {r.subject: r for r in p.rows}
+    assert rows["hardware.lab-node.cpu.simd"].impact is Impact.HOT_RELOAD  # nothing else it feeds restarts
+    assert "next job" in rows["hfreduce/lab-node/hfreduce.env"].action
     (art,) = [a for a in p.artifacts if a.path == "hfreduce/lab-node/hfreduce.env"]
     assert "+HFREDUCE_SIMD=avx2" in art.diff and "-avx2/python" in art.diff
 
