@@ -14,18 +14,19 @@ from ffinfra.topology.model import Subnet, Topology
 SYSCTL_DEST = "/etc/sysctl.d/90-ffinfra.conf"
 LIMITS_DEST = "/etc/security/limits.d/90-ffinfra.conf"
 UMAD2SIM = "/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so"
-IBSIM_ENV = "/etc/default/ffinfra-ibsim"  # written by the opensm role in the lab (IBSIM_SOCKNAME)
+IBSIM_ENV = "/etc/default/ffinfra-ibsim"  # written by the opensm role in the lab (where ibsim listens)
 
 
 def ib_prefix(topo: Topology, subnet: Subnet, sim: bool) -> tuple[str, str]:
     """(environment prefix, CA arguments) for infiniband-diags run on the subnet's SM host.
 
     Real fabric: the SM's own HCA port (-C dev -P port). Lab: the tools attach to the stack's ibsim through
-    libumad2sim at the SM host's simulated HCA, with the socket name the opensm role wrote."""
+    libumad2sim at the SM host's simulated HCA, through the address the opensm role wrote."""
     port = next(p for p in topo.host_ports if p.host == subnet.sm_host and p.port_guid == subnet.sm_port_guid)
     if sim:
         env = (
-            f". {IBSIM_ENV} && export IBSIM_SOCKNAME && LD_PRELOAD={UMAD2SIM} SIM_HOST={shlex.quote(port.description)} "
+            f". {IBSIM_ENV} && export IBSIM_SERVER_NAME IBSIM_SERVER_PORT && LD_PRELOAD={UMAD2SIM} "
+            f"SIM_HOST={shlex.quote(port.description)} "
         )
         return env, ""
     return "", f"-C {shlex.quote(port.nic)} -P {port.port} "

@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass
 
 ENGINE_RE = re.compile(r"(\S+) tables configured on all switches")
+STATE_RE = re.compile(r"Entering (\w+) state")  # the SM state machine: DISCOVERING, MASTER, STANDBY, ...
 # Lower-case substrings of log/stdout lines that mean OpenSM did not do what its config asked.
 FALLBACK_MARKERS = (
     "falling back",  # "Failed reading guid files - falling back to default routing", LMC > 0 with ftree
@@ -33,6 +34,7 @@ class OpenSMLog:
     fallbacks: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()  # " ERR " lines
     unrecognized: tuple[str, ...] = ()  # "Unrecognized token" lines (unknown config keys)
+    state: str | None = None  # the last "Entering <STATE> state": MASTER, or STANDBY for a standby SM
 
 
 # Where a resident OpenSM's log may be when its opensm.conf names none (first match wins).
@@ -77,6 +79,7 @@ def _strip_prefix(line: str) -> str:
 def parse_opensm_log(log: str, stdout: str = "") -> OpenSMLog:
     """Pure: summarize an OpenSM log (and optionally its stdout)."""
     engine: str | None = None
+    state: str | None = None
     subnet_up = False
     fallbacks: list[str] = []
     errors: list[str] = []
@@ -87,6 +90,8 @@ def parse_opensm_log(log: str, stdout: str = "") -> OpenSMLog:
             engine = m.group(1)
         if "SUBNET UP" in raw:
             subnet_up = True
+        if m := STATE_RE.search(raw):
+            state = m.group(1)
         if " ERR " in raw:
             errors.append(_strip_prefix(raw))
         if any(k in low for k in FALLBACK_MARKERS):
@@ -100,7 +105,7 @@ def parse_opensm_log(log: str, stdout: str = "") -> OpenSMLog:
         elif any(k in low for k in FALLBACK_MARKERS):
             fallbacks.append(raw.strip())
     dedup = lambda xs: tuple(dict.fromkeys(xs))  # noqa: E731 - keep first-seen order
-    return OpenSMLog(engine, subnet_up, dedup(fallbacks), dedup(errors), dedup(unrecognized))
+    return OpenSMLog(engine, subnet_up, dedup(fallbacks), dedup(errors), dedup(unrecognized), state)
 
 
 def expected_engine(routing_engine: str) -> str:

@@ -169,7 +169,24 @@ def check_opensm(
         ok = not problems
         detail = f"SUBNET UP, {parsed.engine} routing ({where})" if ok else "; ".join(problems)
         checks.append(Check(f"opensm {sn.name}", ok, detail, time.monotonic() - t0, sn.sm_host))
+        if sn.standby_host:
+            checks.append(_standby_check(remote, sn.name, sn.standby_host, cmd, log, timeout))
     return checks
+
+
+def _standby_check(remote: Remote, subnet: str, host: str, cmd: str, log: Log, timeout: float) -> Check:
+    """The standby SM stands by: its log's last state is STANDBY (MASTER means the master is not master)."""
+    t0 = time.monotonic()
+    while True:
+        rc, out = _sh(remote, host, cmd)
+        state = parse_opensm_log(out).state if rc == 0 else None
+        if state == "STANDBY" or time.monotonic() - t0 > timeout:
+            break
+        time.sleep(1)
+    log(f"standby opensm of subnet {subnet} on {host}: {state or 'no state in its log'}")
+    ok = state == "STANDBY"
+    detail = "STANDBY" if ok else f"expected STANDBY, its log says {state or 'nothing'} (rc {rc})"
+    return Check(f"opensm {subnet} standby", ok, detail, time.monotonic() - t0, host)
 
 
 def verify_stack(

@@ -32,6 +32,7 @@ DRAINED = ("canary", "compute")  # batches of Slurm nodes: drained before, resum
 STEPS = {
     "canary": ("drain", "wait", "apply", "health", "resume"),
     "compute": ("drain", "wait", "apply", "health", "resume"),
+    "standby-sm": ("apply", "health"),
     "controller": ("apply", "health"),
     "subnet-manager": ("apply", "health"),
     "storage": ("apply", "health"),  # where 3FS runs, the gate waits for the batch's chains (apply/chain_gate.py)

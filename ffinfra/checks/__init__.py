@@ -37,6 +37,7 @@ OTHER_CODES = {
     "FF-NET-014": "node group pinned to an unknown zone",
     "FF-STO-001": "storage ratio impossible (no storage group, too few names, zero nodes)",
     "FF-SM-001": "subnet manager host unknown or without an IB port",
+    "FF-SM-003": "a standby subnet manager that cannot stand by (unknown, no IB port, the master itself, priority 0)",
     "FF-SM-002": "a subnet has no host that can run its SM",
 }
 

@@ -8,21 +8,24 @@ the run itself show the same batches; jobs still running on a batch's nodes are 
 
 The rules, in the order the batches run:
 1. canary: `upgrades.canary` compute nodes alone, first, so a bad change stops after one node;
-2. the Slurm controller, alone (slurmctld keeps its state; running jobs survive its restart);
-3. each subnet manager host alone (one SM per subnet: its fabric keeps its routes while OpenSM restarts);
-4. compute nodes: at most `upgrades.max_unavailable` of a zone's compute nodes at once (a count, or a percentage
+2. each standby subnet manager's host, alone (fabric.subnet_manager.standby_hosts): before any master, so that
+   a master that restarts has its standby, already changed, to take over the subnet;
+3. the Slurm controller, alone (slurmctld keeps its state; running jobs survive its restart);
+4. each master subnet manager's host, alone (meanwhile its standby manages the subnet; without a standby the
+   fabric keeps its routes, unswept, while OpenSM restarts);
+5. compute nodes: at most `upgrades.max_unavailable` of a zone's compute nodes at once (a count, or a percentage
    of the zone's compute nodes, rounded down, at least 1); zones go side by side;
-5. storage nodes: never two that share a 3FS chain (a chain keeps all but one replica), at most max_unavailable
+6. storage nodes: never two that share a 3FS chain (a chain keeps all but one replica), at most max_unavailable
    of the storage nodes (where 3FS runs, each batch's gate waits for its chains to be complete again before the
    next: apply/chain_gate.py);
-6. every other host (login, management) together: they hold no capacity and no replica.
+7. every other host (login, management) together: they hold no capacity and no replica.
 
 Lower bound: the batches of each rule are counted apart (each runs after the one before), and for each rule the
-fewest possible are: 1 canary, 1 controller, 1 per SM host, max over zones of ceil(changed compute nodes of the
-zone / its limit), 1 for the others; for storage, the chromatic number of the "shares a chain" graph with classes
-of at most the limit — computed exactly where the search finishes (storage sets up to a few dozen nodes), else
-bounded below by the largest clique found and ceil(nodes / limit). The planner's storage batches are an optimal
-colouring where the search finishes, else a DSatur colouring.
+fewest possible are: 1 canary, 1 per standby SM host, 1 controller, 1 per master SM host, max over zones of
+ceil(changed compute nodes of the zone / its limit), 1 for the others; for storage, the chromatic number of the
+"shares a chain" graph with classes of at most the limit — computed exactly where the search finishes (storage sets
+up to a few dozen nodes), else bounded below by the largest clique found and ceil(nodes / limit). The planner's
+storage batches are an optimal colouring where the search finishes, else a DSatur colouring.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 from ffinfra.topology.chains import ChainTable
 from ffinfra.topology.model import Topology
 
-KINDS = ("canary", "controller", "subnet-manager", "compute", "storage", "other")
+KINDS = ("canary", "standby-sm", "controller", "subnet-manager", "compute", "storage", "other")
 SEARCH_BUDGET = 200_000  # colouring steps before the exact search gives up and DSatur's answer stands
 
 
@@ -198,11 +201,12 @@ class Fleet:
 
     order: tuple[str, ...]  # every host, in topology order
     controller: str  # runs slurmctld
-    sm_subnets: dict[str, tuple[str, ...]]  # host → the subnets it runs OpenSM for
+    sm_subnets: dict[str, tuple[str, ...]]  # host → the subnets it runs the master OpenSM of
     compute_zone: dict[str, str]  # every compute (Slurm) node → its zone
     storage_id: dict[str, int]  # every 3FS storage host → its node id in the chain table
     max_unavailable: int | str
     canary: int
+    sm_standby: dict[str, tuple[str, ...]] = field(default_factory=dict)  # host → the subnets it stands by for
 
 
 def fleet_of(topo: Topology) -> Fleet:
@@ -211,6 +215,9 @@ def fleet_of(topo: Topology) -> Fleet:
     sms: dict[str, list[str]] = {}
     for subnet, host in sorted(svc.sm_hosts.items()):
         sms.setdefault(host, []).append(subnet)
+    standby: dict[str, list[str]] = {}
+    for subnet, host in sorted(svc.sm_standby.items()):
+        standby.setdefault(host, []).append(subnet)
     return Fleet(
         order=tuple(h.name for h in topo.hosts),
         controller=svc.slurm_controller,
@@ -219,6 +226,7 @@ def fleet_of(topo: Topology) -> Fleet:
         storage_id={n.host: n.node_id for n in topo.threefs.storage} if topo.threefs else {},
         max_unavailable=topo.spec.upgrades.max_unavailable,
         canary=topo.spec.upgrades.canary,
+        sm_standby={h: tuple(v) for h, v in standby.items()},
     )
 
 
@@ -232,6 +240,8 @@ def plan_batches(
     changing = sorted(set(hosts) | rebooting, key=order.__getitem__)
 
     def kind(h: str) -> str:
+        if h in fleet.sm_standby:  # before the controller too: a master SM may run there
+            return "standby-sm"
         if h == fleet.controller:
             return "controller"
         if h in fleet.sm_subnets:
@@ -259,13 +269,20 @@ def plan_batches(
         canary = [h for h in canary if zone_of[h] == zone][: limits[zone]]
         batches.append(("canary", tuple(canary), f"upgrades.canary: {len(canary)} compute node(s) first, alone"))
         bound.append(("canary", 1, "it runs alone"))
-    # 2-3. the controller, then each subnet manager, alone
+    # 2-4. each standby SM, the controller, then each master SM, alone
+    for h in groups["standby-sm"]:
+        subnets = ", ".join(fleet.sm_standby[h])
+        batches.append(("standby-sm", (h,), f"the standby SM of {subnets}: before its master, one at a time"))
+    if groups["standby-sm"]:
+        bound.append(("standby SMs", len(groups["standby-sm"]), "one host at a time"))
     for h in groups["controller"]:
         batches.append(("controller", (h,), "the Slurm controller, alone: slurmctld keeps its state"))
         bound.append(("controller", 1, "it runs alone"))
     for h in groups["subnet-manager"]:
         subnets = ", ".join(fleet.sm_subnets[h])
-        batches.append(("subnet-manager", (h,), f"runs OpenSM for {subnets}: one SM host at a time"))
+        backed = [s for s in fleet.sm_subnets[h] if any(s in v for v in fleet.sm_standby.values())]
+        meanwhile = f"; its standby manages {', '.join(backed)} meanwhile" if backed else ""
+        batches.append(("subnet-manager", (h,), f"the master SM of {subnets}: one at a time{meanwhile}"))
     if groups["subnet-manager"]:
         bound.append(("subnet managers", len(groups["subnet-manager"]), "one host at a time"))
     # 4. compute: zones side by side, each at most its limit

@@ -43,7 +43,8 @@ MEANING = {
     "applied, gated, resumed); running jobs finish first (--all-at-once: everywhere at once)",
     Impact.ROLLING_REBOOT: "nodes are drained, applied and rebooted batch by batch (`up`, `upgrade`); hardware to "
     "swap or re-cable between the drain and the reboot is the operator's",
-    Impact.FABRIC_REROUTE: "OpenSM re-sweeps and recomputes routes (and cables may move): brief traffic disruption",
+    Impact.FABRIC_REROUTE: "OpenSM restarts, SM host by SM host (standby first), and recomputes routes (cables may "
+    "move): brief traffic disruption",
     Impact.DATA_MIGRATION: "3FS chain tables change and data moves between storage targets",
     Impact.DESTRUCTIVE: "something stateful is re-created and its data is lost: refused unless --allow-destructive",
     Impact.UNSUPPORTED: "ffinfra cannot apply this to a running cluster: rebuild it",

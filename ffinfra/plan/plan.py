@@ -350,13 +350,16 @@ def build_plan(
     return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches, software)
 
 
-ROLLING = (Impact.ROLLING_RESTART, Impact.ROLLING_REBOOT)
+# File changes that restart a daemon host by host. A fabric re-route restarts OpenSM (only opensm/ files are
+# judged so): its SM hosts go one at a time too, each subnet's standby before its master.
+ROLLING = (Impact.ROLLING_RESTART, Impact.ROLLING_REBOOT, Impact.FABRIC_REROUTE)
 
 
 def rolling_hosts(
     changes: list[ArtifactChange], old: Topology, old_files: list[Artifact], new: Topology, new_files: list[Artifact]
 ) -> list[str]:
-    """The hosts of the new topology that install (or installed) a file whose change restarts or reboots."""
+    """The hosts of the new topology that install (or installed) a file whose change restarts or reboots (or
+    restarts OpenSM for a re-route)."""
     paths = {c.path for c in changes if c.impact in ROLLING}
     hosts: set[str] = set()
     for topo, files in ((old, old_files), (new, new_files)):

@@ -84,6 +84,12 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("fabric.subnet_manager.routing_engine", I.FABRIC_REROUTE, "restart OpenSM: every route is recomputed"),
     ("fabric.subnet_manager.lmc", I.FABRIC_REROUTE, "restart OpenSM: LIDs and routes are reassigned"),
     ("fabric.subnet_manager.cn_roles", I.FABRIC_REROUTE, "restart OpenSM: ftree recomputes routes"),
+    ("fabric.subnet_manager.sweep_interval", I.HOT_RELOAD, "SIGHUP OpenSM: it re-reads sweep_interval"),
+    (
+        "fabric.subnet_manager.standby_hosts",
+        I.ROLLING_RESTART,
+        "OpenSM starts (or stops) on the standby hosts; masters restart after their standby",
+    ),
     ("fabric.subnet_manager.**", I.ROLLING_RESTART, "OpenSM restarts on each SM host, one at a time"),
     ("fabric.partitions.**", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP and reprograms P_Key tables"),
     ("fabric.mtu", I.HOT_RELOAD, "OpenSM re-reads partitions on SIGHUP (IPoIB multicast MTU)"),

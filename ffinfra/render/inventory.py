@@ -71,6 +71,7 @@ def all_vars(topo: Topology) -> dict[str, Any]:
             "ffinfra_stack": topo.name,
             "ffinfra_domain": spec.network.domain,
             "ffinfra_slurm_controller": topo.services.slurm_controller,
+            "ffinfra_subnet_managers": subnet_manager_vars(topo),
             # What every role selects its files from: the build's manifest, and the groups this host is in.
             "ffinfra_manifest": MANIFEST_LOOKUP,
             # every host is also in its own one-host group, host_<name>: where per-node files go (a 3FS node id)
@@ -104,6 +105,24 @@ def all_vars(topo: Topology) -> dict[str, Any]:
         )
         | ({"ffinfra_hfreduce": hfreduce_vars(topo)} if topo.hfreduce else {})
     )
+
+
+def subnet_manager_vars(topo: Topology) -> dict[str, Any]:
+    """Per subnet: its master SM's host and address (a lab's standby reaches ibsim there), its standby's host, the
+    port GUID it binds to (opensm.conf names the master's) and the priority it runs at (one below the master's, so
+    the master takes the subnet back)."""
+    by_name = topo.host_by_name
+    priority = topo.spec.fabric.subnet_manager.sm_priority
+    return {
+        sn.name: {
+            "master": sn.sm_host,
+            "master_address": by_name[sn.sm_host].mgmt_ip,
+            "standby": sn.standby_host,
+            "standby_guid": None if sn.standby_port_guid is None else f"0x{sn.standby_port_guid:016x}",
+            "standby_priority": max(0, priority - 1),
+        }
+        for sn in topo.subnets
+    }
 
 
 def hfreduce_vars(topo: Topology) -> dict[str, Any]:

@@ -208,6 +208,11 @@ class SubnetManagerSpec(Model):
     routing_engine: RoutingEngine = Field("ftree", description="OpenSM routing engine (static routing, paper §VI-A2)")
     lmc: int = Field(0, ge=0, le=7, description="LID mask control; ftree needs 0")
     sm_priority: int = Field(15, ge=0, le=15, description="SM priority (15 wins)")
+    standby_hosts: list[str] = Field(
+        default_factory=list,
+        description="a standby SM per subnet (the first with a port in it), at sm_priority - 1: it takes over "
+        "while the master is down, and rolling changes restart it before the master",
+    )
     sweep_interval: int = Field(10, ge=0, description="seconds between light sweeps")
     cn_roles: list[NodeRole] = Field(
         default_factory=lambda: ["compute", "storage", "management", "controller", "login"],

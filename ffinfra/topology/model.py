@@ -157,6 +157,8 @@ class Subnet:
     sm_host: str
     sm_port_guid: int
     sm_nodeid: str
+    standby_host: str | None = None  # fabric.subnet_manager.standby_hosts: takes over while the master is down
+    standby_port_guid: int | None = None  # the standby's port in this subnet (its OpenSM binds there: -g)
 
 
 @dataclass

@@ -188,10 +188,11 @@ class Services:
     slurm_cluster_name: str
     slurm_nodes: tuple[str, ...]  # the hosts slurm.conf declares and slurmd runs on (compute role)
     login_hosts: tuple[str, ...]
-    sm_hosts: dict[str, str]  # subnet → the host that runs its OpenSM
+    sm_hosts: dict[str, str]  # subnet → the host that runs its OpenSM (the master)
     hosts: dict[str, HostServices] = field(repr=False)
     # The inventory groups that place roles and files: svc_<role>, sm_<subnet>, profile_<profile> → hosts.
     groups: dict[str, tuple[str, ...]] = field(repr=False, default_factory=dict)
+    sm_standby: dict[str, str] = field(default_factory=dict)  # subnet → its standby OpenSM's host, if it has one
 
     def of(self, host: str) -> HostServices:
         return self.hosts[host]
@@ -262,8 +263,10 @@ def decide_services(
     slurm_nodes = tuple(h.name for h in hosts if h.role == "compute")
     login = tuple(h.name for h in hosts if h.role == "login")
     sm_of = {sn.name: sn.sm_host for sn in subnets}
+    standby_of = {sn.name: sn.standby_host for sn in subnets if sn.standby_host}
     # sets for membership: a tuple would make this quadratic in the host count
-    node_set, login_set, sm_set = set(slurm_nodes), set(login), set(sm_of.values())
+    node_set, login_set = set(slurm_nodes), set(login)
+    sm_set = set(sm_of.values()) | set(standby_of.values())
     slurm_hosts = {controller} | node_set | login_set
     per_host: dict[str, HostServices] = {}
     threefs_of = threefs_roles(threefs)
@@ -289,8 +292,10 @@ def decide_services(
             if role == "munge":
                 daemons.append(Daemon("munged", "munge", role))
             elif role == "opensm":
-                daemons += [Daemon("opensm", opensm_service(sn), role) for sn, host in sm_of.items() if host == h.name]
-                daemons.append(Daemon("ibsim", IBSIM_SERVICE, role, sim_only=True))
+                managed = [sn for sn in sm_of if h.name in (sm_of[sn], standby_of.get(sn))]
+                daemons += [Daemon("opensm", opensm_service(sn), role) for sn in managed]
+                if h.name in sm_of.values():  # a simulated fabric runs where its master SMs are
+                    daemons.append(Daemon("ibsim", IBSIM_SERVICE, role, sim_only=True))
             elif role == "slurm_controller":
                 daemons.append(Daemon("slurmctld", "slurmctld", role))
             elif role == "slurm_node":
@@ -301,8 +306,8 @@ def decide_services(
     groups: dict[str, tuple[str, ...]] = {
         svc_group(r): tuple(h for h, s in per_host.items() if r in s.roles) for r in ROLES
     }
-    for sn, host in sm_of.items():
-        groups[sm_group(sn)] = (host,)
+    for sn, host in sm_of.items():  # the subnet's files go to its master and its standby
+        groups[sm_group(sn)] = (host, standby_of[sn]) if sn in standby_of else (host,)
     for profile in spec.hardware:
         groups[profile_group(profile)] = tuple(h.name for h in hosts if h.profile_name == profile)
     return Services(
@@ -311,6 +316,7 @@ def decide_services(
         slurm_nodes=slurm_nodes,
         login_hosts=login,
         sm_hosts=sm_of,
+        sm_standby=standby_of,
         hosts=per_host,
         groups=groups,
     )

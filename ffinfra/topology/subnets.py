@@ -51,5 +51,60 @@ def choose_subnet_managers(spec: ClusterSpec, hosts: list[Host]) -> tuple[list[S
                 error("FF-SM-002", ("fabric", "zones"), f"subnet {sname!r} has no host with an IB port for its SM")
             )
             continue
-        subnets.append(Subnet(sname, zones, port.host, port.port_guid, port.nodeid))
+        standby = _standby(spec, by_name, zones, port.host)
+        standby_port = next((p for p in standby.ports if p.zone in zones), None) if standby else None
+        subnets.append(
+            Subnet(
+                sname,
+                zones,
+                port.host,
+                port.port_guid,
+                port.nodeid,
+                standby.name if standby else None,
+                standby_port.port_guid if standby_port else None,
+            )
+        )
+    findings += _standby_findings(spec, by_name, subnets)
     return subnets, findings
+
+
+def _standby(spec: ClusterSpec, by_name: dict[str, Host], zones: tuple[str, ...], master: str) -> Host | None:
+    """The subnet's standby SM: the first standby host with a port in its zones, other than its master."""
+    for name in spec.fabric.subnet_manager.standby_hosts:
+        h = by_name.get(name)
+        if h is not None and name != master and any(p.zone in zones for p in h.ports):
+            return h
+    return None
+
+
+def _standby_findings(spec: ClusterSpec, by_name: dict[str, Host], subnets: list[Subnet]) -> list[Finding]:
+    sm = spec.fabric.subnet_manager
+    path = ("fabric", "subnet_manager", "standby_hosts")
+    used = {sn.standby_host for sn in subnets}
+    masters = {sn.sm_host for sn in subnets}
+    out = []
+    for i, name in enumerate(sm.standby_hosts):
+        h = by_name.get(name)
+        why = (
+            f"standby SM host {name!r} is not a node of this spec"
+            if h is None
+            else f"standby SM host {name!r} has no InfiniBand port"
+            if not h.ports
+            else f"standby SM host {name!r} is a master SM already"
+            if name in masters and name not in used
+            else f"standby SM host {name!r} stands by for no subnet: another standby comes first in each of its subnets"
+            if name not in used
+            else ""
+        )
+        if why:
+            out.append(error("FF-SM-003", (*path, i), why, "one standby per subnet, on a host with a port in it"))
+    if sm.standby_hosts and sm.sm_priority == 0:
+        out.append(
+            error(
+                "FF-SM-003",
+                ("fabric", "subnet_manager", "sm_priority"),
+                "sm_priority 0 leaves no lower priority for the standby SMs: which SM is master would depend on GUIDs",
+                "keep sm_priority at 1 or more (default 15)",
+            )
+        )
+    return out

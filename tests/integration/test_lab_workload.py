@@ -276,3 +276,35 @@ def test_a_new_hfreduce_build_rolls_through_the_compute_batches(lab_stack, slurm
         assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
     finally:
         spec.write_text(before)
+
+
+def test_opensm_restarts_on_the_standby_first_and_the_master_takes_its_subnet_back(lab_stack, slurm):
+    """A routing change restarts OpenSM: `up` restarts the standby (st01) in its own batch, then the master (ctl01);
+    at the end ctl01 is MASTER again and st01 STANDBY, and the closing checks say so."""
+    work, stack_dir, env = lab_stack
+    _, remote = slurm
+    spec = stack_dir / "cluster.yaml"
+    before = spec.read_text()
+    assert before.count("    standby_hosts: [st01]") == 1
+    spec.write_text(
+        before.replace("    standby_hosts: [st01]", "    routing_engine: ftree,updn\n    standby_hosts: [st01]")
+    )
+
+    def started(host: str) -> int:  # CLOCK_MONOTONIC: one kernel, so comparable between lab nodes
+        out = remote.run(host, "systemctl show -p ActiveEnterTimestampMonotonic --value ffinfra-opensm@z0").stdout
+        return int(out.strip())
+
+    def state(host: str) -> str:
+        return remote.run(host, "grep -a 'Entering .* state' /var/log/opensm-z0.log | tail -1").stdout
+
+    t0 = {h: started(h) for h in ("st01", "ctl01")}
+    try:
+        r = run_ffinfra(["up", "lab"], env, work)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        assert batches_run(r.stdout) == [("1", "standby-sm", "st01"), ("2", "controller", "ctl01")], r.stdout[-3000:]
+        t1 = {h: started(h) for h in ("st01", "ctl01")}
+        assert t0["st01"] < t1["st01"] < t1["ctl01"] and t0["ctl01"] < t1["ctl01"], (t0, t1)  # standby first
+        assert "Entering MASTER state" in state("ctl01") and "Entering STANDBY state" in state("st01")
+        assert "✓ opensm z0 standby: STANDBY" in r.stdout
+    finally:
+        spec.write_text(before)

@@ -22,9 +22,15 @@ def fleets(draw: st.DrawFn) -> tuple[Fleet, list[str], ChainTable | None]:
     storage = {f"st{i:02d}": 100 + i for i in range(draw(st.integers(0, 12)))}
     sms = {f"sm{i}": (f"subnet{i}",) for i in range(draw(st.integers(0, 2)))}
     others = [f"login{i}" for i in range(draw(st.integers(0, 2)))]
-    order = ("ctl01", *sms, *compute, *storage, *others)
+    # a standby SM for some subnets: on a host of its own, or on a storage node (as the lab's st01)
+    standby: dict[str, tuple[str, ...]] = {}
+    for i, (_, subnets) in enumerate(sms.items()):
+        if draw(st.booleans()):
+            host = draw(st.sampled_from([f"sb{i}", *[h for h in storage if h not in standby]]))
+            standby[host] = subnets
+    order = ("ctl01", *sms, *[h for h in standby if h not in storage], *compute, *storage, *others)
     rule = draw(st.one_of(st.integers(1, 6), st.integers(1, 100).map(lambda p: f"{p}%")))
-    fleet = Fleet(order, "ctl01", sms, compute, storage, rule, draw(st.integers(0, 2)))
+    fleet = Fleet(order, "ctl01", sms, compute, storage, rule, draw(st.integers(0, 2)), standby)
     mask = draw(st.lists(st.booleans(), min_size=len(order), max_size=len(order)))
     changing = [h for h, changed in zip(order, mask, strict=True) if changed]
     chains = None
@@ -77,12 +83,15 @@ def test_every_batch_keeps_the_rules_and_the_count_is_near_the_bound(case):
                 assert down <= unavailable(fleet.max_unavailable, zone_total[z]), (b, z)
         if b.kind == "canary":
             assert len(b.hosts) <= fleet.canary
-        if b.kind in ("controller", "subnet-manager"):
+        if b.kind in ("standby-sm", "controller", "subnet-manager"):
             assert len(b.hosts) == 1
         if b.kind == "storage":
             assert len(b.hosts) <= unavailable(fleet.max_unavailable, len(fleet.storage_id))
             ids = [fleet.storage_id[h] for h in b.hosts]
             assert not any(b2 in shared.get(a, ()) for a, b2 in itertools.combinations(ids, 2)), "two share a chain"
+    standby_at = [b.index for b in plan.batches if b.kind == "standby-sm"]
+    master_at = [b.index for b in plan.batches if b.kind == "subnet-manager" or b.hosts == (fleet.controller,)]
+    assert max(standby_at, default=0) < min(master_at, default=len(plan.batches) + 1), "a standby after a master"
     assert plan.lower_bound <= len(plan.batches) <= plan.lower_bound + 1
     event(f"{sum(1 for b in plan.batches if b.kind == 'storage')} storage batches, chains: {chains is not None}")
 
@@ -92,7 +101,11 @@ def test_every_batch_keeps_the_rules_and_the_count_is_near_the_bound(case):
 def test_the_storage_bound_is_a_true_lower_bound(case):
     """Where the storage batches are few enough to try every assignment, no plan has fewer than the bound."""
     fleet, changing, chains = case
-    storage = [h for h in changing if h in fleet.storage_id and h not in (fleet.controller, *fleet.sm_subnets)]
+    storage = [
+        h
+        for h in changing
+        if h in fleet.storage_id and h not in (fleet.controller, *fleet.sm_subnets, *fleet.sm_standby)
+    ]
     if not 1 <= len(storage) <= 6:
         return
     plan = plan_batches(fleet, changing, chains)
@@ -129,5 +142,8 @@ def test_storage_batches_over_real_placements_stay_near_the_bound(nodes, replica
     for b in plan.batches:
         members = [storage[h] for h in b.hosts]
         assert not any(y in shared[x] for x, y in itertools.combinations(members, 2))
+    standby_at = [b.index for b in plan.batches if b.kind == "standby-sm"]
+    master_at = [b.index for b in plan.batches if b.kind == "subnet-manager" or b.hosts == (fleet.controller,)]
+    assert max(standby_at, default=0) < min(master_at, default=len(plan.batches) + 1), "a standby after a master"
     assert plan.lower_bound <= len(plan.batches) <= plan.lower_bound + 1
     event("proven" if any("fewest" in why for *_, why in plan.bound) else "bounded")

@@ -9,7 +9,7 @@ from ffinfra.render.targets import render_all
 def test_ib_tools_attach_to_the_lab_simulator_at_the_sm_hca(compiled_stack):
     topo = compiled_stack("lab").topology
     env, ca = expect.ib_prefix(topo, topo.subnets[0], sim=True)
-    assert env.startswith(". /etc/default/ffinfra-ibsim && export IBSIM_SOCKNAME && LD_PRELOAD=")
+    assert env.startswith(". /etc/default/ffinfra-ibsim && export IBSIM_SERVER_NAME IBSIM_SERVER_PORT && LD_PRELOAD=")
     assert "SIM_HOST='ctl01 mlx5_0'" in env and ca == ""
 
 

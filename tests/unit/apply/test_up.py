@@ -38,11 +38,15 @@ from ffinfra.runtime.state import load_state
 from ffinfra.stack import find_stack
 
 ROOT = Path(__file__).resolve().parents[3]
-OPENSM_LOG = "".join(
-    line
-    for line in (ROOT / "tests" / "data" / "ibsim" / "opensm_lab_good.log").read_text().splitlines(keepends=True)
-    if not line.startswith("#")
-)
+
+
+def _log(name: str) -> str:
+    text = (ROOT / "tests" / "data" / "ibsim" / name).read_text()
+    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("#"))
+
+
+OPENSM_LOG = _log("opensm_lab_good.log")
+STANDBY_LOG = _log("opensm_lab_standby.log")  # st01, the lab's standby SM
 
 
 @dataclass
@@ -78,7 +82,8 @@ class FakeCluster:
         elif command.startswith("sinfo -h -o"):
             out = "lab* up"
         elif command.startswith("for f in"):
-            out = "==> /var/log/opensm-z0.log\n" + OPENSM_LOG if "ffinfra-opensm@z0" in node.daemons else ""
+            log = STANDBY_LOG if host == "st01" else OPENSM_LOG
+            out = "==> /var/log/opensm-z0.log\n" + log if "ffinfra-opensm@z0" in node.daemons else ""
             rc = 0 if out else 3
         return CmdResult(host, command, rc, out, "", 0.0)
 
@@ -181,7 +186,7 @@ def test_a_first_up_runs_every_role_and_records_what_each_installed(lab):
     state = load_state(stack_dir / "state.json")
     assert set(state.hosts["cn01"].roles) == {"common", "threefs_common", "threefs_fuse", "slurm_node", "hfreduce"}
     # no Slurm file on a storage node; its 3FS files (node id 10001 in storage_main_app.toml) are there
-    assert set(state.hosts["st01"].roles) == {"common", "threefs_common", "threefs_storage"}
+    assert set(state.hosts["st01"].roles) == {"common", "opensm", "threefs_common", "threefs_storage"}  # standby SM
     assert "/opt/3fs/etc/storage_main_app.toml" in state.hosts["st01"].roles["threefs_storage"].files
     # a real fabric (this fake provider's): the chain table the bootstrap uploaded is recorded for the compiler
     chains = (stack_dir / "threefs" / "chains.csv").read_text()

@@ -128,6 +128,14 @@ def after(anchor: str, added: str) -> tuple[str, str]:
     return (anchor, anchor + added)
 
 
+# The lab's subnet_manager block (a standby SM on st01): cases set other keys of it beside the standby.
+LAB_SM = "  subnet_manager:\n    standby_hosts: [st01]"
+
+
+def sm(*lines: str) -> tuple[str, str]:
+    return (LAB_SM, "  subnet_manager:\n" + "".join(f"    {line}\n" for line in lines) + "    standby_hosts: [st01]")
+
+
 # A top-level section goes in front of the lab's `acceptance:` key, wherever that section ends.
 TOP = "\nacceptance:\n"
 
@@ -291,7 +299,7 @@ CASES: list[Case] = [
         "sm-host-unknown",
         "FF-SM-001",
         E,
-        (after("  design: zone-subnets\n", "  subnet_manager: {hosts: [nobody]}\n"),),
+        (sm("hosts: [nobody]"),),
         "[nobody]",
         "nobody",
     ),
@@ -300,7 +308,7 @@ CASES: list[Case] = [
         "FF-SM-001",
         E,
         (
-            after("  design: zone-subnets\n", "  subnet_manager: {hosts: [ctl01]}\n"),
+            sm("hosts: [ctl01]"),
             ("hostnames: ctl01\n    profile: lab-node", "hostnames: ctl01\n    profile: plain"),
             ("hardware:\n", PLAIN_PROFILE),
         ),
@@ -308,6 +316,30 @@ CASES: list[Case] = [
         "ctl01",
     ),
     Case("sm-none-in-subnet", "FF-SM-002", E, ((IB_NIC, ""),), "  zones:"),
+    Case(
+        "sm-standby-unknown",
+        "FF-SM-003",
+        E,
+        ((LAB_SM, "  subnet_manager:\n    standby_hosts: [nobody]"),),
+        "[nobody]",
+        "nobody",
+    ),
+    Case(
+        "sm-standby-is-the-master",
+        "FF-SM-003",
+        E,
+        (sm("hosts: [st01]"),),
+        "standby_hosts: [st01]",
+        "st01]",
+    ),
+    Case(
+        "sm-standby-without-a-lower-priority",
+        "FF-SM-003",
+        E,
+        (sm("sm_priority: 0"),),
+        "sm_priority: 0",
+        "sm_priority",
+    ),
     # ---------------------------------------------------------------- hardware
     Case(
         "gpu-list-length",
@@ -398,7 +430,7 @@ CASES: list[Case] = [
         "lmc-with-ftree",
         "FF-NET-006",
         E,
-        (after("  design: zone-subnets\n", "  subnet_manager:\n    lmc: 1\n"),),
+        (sm("lmc: 1"),),
         "lmc: 1",
     ),
     Case(
@@ -413,14 +445,14 @@ CASES: list[Case] = [
         "storage-not-in-cn-roles",
         "FF-NET-008",
         E,
-        (after("  design: zone-subnets\n", "  subnet_manager:\n    cn_roles: [compute, controller]\n"),),
+        (sm("cn_roles: [compute, controller]"),),
         "cn_roles",
     ),
     Case(
         "role-not-in-cn-roles",
         "FF-NET-008",
         W,
-        (after("  design: zone-subnets\n", "  subnet_manager:\n    cn_roles: [compute, storage]\n"),),
+        (sm("cn_roles: [compute, storage]"),),
         "cn_roles",
     ),
     Case(
@@ -477,7 +509,7 @@ CASES: list[Case] = [
         "minhop-routing",
         "FF-NET-017",
         N,
-        (after("  design: zone-subnets\n", "  subnet_manager: {routing_engine: minhop}\n"),),
+        (sm("routing_engine: minhop"),),
         "routing_engine",
     ),
     Case(
@@ -737,6 +769,7 @@ EXTRA_CODES = {
     "FF-STO-001",
     "FF-SM-001",
     "FF-SM-002",
+    "FF-SM-003",
 }
 
 
@@ -865,7 +898,7 @@ def _lab_with_warnings(lab: str) -> str:
     """FF-NET-018 (warning), FF-NET-017 (info) and FF-QOS-002 (warning)."""
     return (
         lab.replace("rate_gbps: 200, numa: 0}", "rate_gbps: 100, numa: 0}")
-        .replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager: {routing_engine: minhop}\n")
+        .replace(LAB_SM, sm("routing_engine: minhop")[1])
         .replace(*before_acceptance(qos(nccl_sl=1)))
         .replace(*before_acceptance("provisioning: {boot_loader: grub}\n"))  # a note: a field not used yet
     )
@@ -912,7 +945,7 @@ def test_errors_cannot_be_suppressed(stack_text, make_stack) -> None:
 
 
 def test_suppressing_a_code_keeps_its_errors_but_drops_its_warnings(stack_text, make_stack) -> None:
-    base = stack_text("lab").replace("  design: zone-subnets\n", "  design: zone-subnets\n  subnet_manager:\n")
+    base = stack_text("lab")
     warn = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute, storage]\n"))
     assert others(compile_stack(warn, suppress=("FF-NET-008",)).findings) == []
     err = make_stack(base.replace("  subnet_manager:\n", "  subnet_manager:\n    cn_roles: [compute]\n"), name="e")

@@ -171,7 +171,7 @@ def test_ip_offset_reboots_and_lists_every_readdressed_node(plan_of):
 def test_routing_engine_reroutes_the_fabric(plan_of):
     p = plan_of(
         "lab",
-        lambda t: sub(t, "design: zone-subnets\n", "design: zone-subnets\n  subnet_manager: {routing_engine: updn}\n"),
+        lambda t: sub(t, "  subnet_manager:\n", "  subnet_manager:\n    routing_engine: updn\n"),
     )
     assert_carried(p, Impact.FABRIC_REROUTE, "spec", "fabric.subnet_manager.routing_engine")
     row = assert_carried(p, Impact.FABRIC_REROUTE, "artifact", "opensm/z0/opensm.conf")

@@ -17,7 +17,8 @@ def test_each_lab_host_runs_the_roles_of_what_it_is(compiled_stack):
         "common", "munge", "threefs_common", "threefs_fuse", "slurm_node", "bench_tools", "hfreduce",
     )  # fmt: skip
     # no Slurm daemon, so no munge either
-    assert s.of("st01").roles == ("common", "threefs_common", "threefs_storage", "bench_tools")
+    # st01 stands by for z0's SM (the lab's fabric.subnet_manager.standby_hosts)
+    assert s.of("st01").roles == ("common", "opensm", "threefs_common", "threefs_storage", "bench_tools")
     # the first (here the only) mgmtd host: no management node, so the controller; it builds and bootstraps 3FS
     assert s.of("ctl01").roles == (
         "common", "munge", "opensm", "threefs_common", "fdb", "threefs_build", "threefs_monitor", "threefs_mgmtd",
@@ -30,7 +31,7 @@ def test_daemons_follow_the_roles_and_ibsim_only_runs_on_a_simulated_fabric(comp
     s = compiled_stack("lab").topology.services
     names = lambda host, sim: [d.process for d in s.of(host).daemons_on(sim)]  # noqa: E731
     assert names("cn01", True) == ["sshd", "munged", "slurmd"]
-    assert names("st01", True) == ["sshd"]
+    assert names("st01", True) == ["sshd", "opensm"]  # the standby SM: no ibsim, the master's host has it
     assert names("ctl01", True) == ["sshd", "munged", "opensm", "ibsim", "slurmctld"]
     # 3FS's daemons need RDMA and FoundationDB: on a real fabric only
     assert names("ctl01", False) == [
