@@ -63,6 +63,7 @@ def down(c: Compiled, provider_kind: str, purge: bool, progress: Progress = quie
     provider = get_provider(provider_kind, topo.name, paths.state_dir, topo)
     with stack_lock(paths.lock, "ffinfra down"):
         done = provider.destroy(progress)
+        paths.rollout_journal.unlink(missing_ok=True)  # a rolling change of nodes that are gone is over
         if paths.state_json.exists():
             state = load_state(paths.state_json)
             state.hosts = {}

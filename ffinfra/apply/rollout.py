@@ -101,8 +101,8 @@ def start_or_resume(path: Path, plan: BatchPlan, what: str, reason: str) -> Jour
     journal of another change is refused: two changes never interleave on one cluster."""
     fresh = new_journal(plan, what, reason)
     old = load_journal(path)
-    if old is None:
-        save_journal(path, fresh)
+    if old is None or (old.change != fresh.change and old.complete):  # a finished change whose closing `up`
+        save_journal(path, fresh)  # failed: this change's closing `up` records both
         return fresh
     if old.change != fresh.change:
         raise OperationalError(

@@ -228,3 +228,31 @@ def test_a_journal_it_cannot_read_is_refused_saying_where(tmp_path):
     path.write_text('{"change": 1}')
     with pytest.raises(OperationalError, match=r"rollout.json: change: .*not written by this ffinfra: remove it only"):
         run(path, Recording())
+
+
+def test_a_finished_change_whose_closing_up_failed_gives_way_to_the_next(tmp_path):
+    path = tmp_path / "rollout.json"
+    run(path, Recording())
+    assert complete(path)
+    other = start_or_resume(path, plan_batches(FLEET, ["cn01"]), "other change", "ffinfra lab: other")
+    assert [b.hosts for b in other.batches] == [["cn01"]] and not other.complete
+
+
+def test_down_forgets_a_rolling_change_with_the_nodes(monkeypatch, make_stack, stack_text):
+    from ffinfra.apply import lifecycle
+    from ffinfra.compile import compile_stack
+
+    class Gone:
+        def destroy(self, progress):
+            return ["cn01"]
+
+        def leftovers(self):
+            return []
+
+    ref = make_stack(stack_text("lab"), name="lab")
+    journal = ref.dir / "state" / "rollout.json"
+    journal.parent.mkdir(parents=True)
+    journal.write_text("{}")
+    monkeypatch.setattr(lifecycle, "get_provider", lambda *a, **k: Gone())
+    assert lifecycle.down(compile_stack(ref), "lab", purge=False) == (["cn01"], [])
+    assert not journal.exists()
