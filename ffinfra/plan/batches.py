@@ -231,10 +231,15 @@ def fleet_of(topo: Topology) -> Fleet:
 
 
 def plan_batches(
-    fleet: Fleet, hosts: Iterable[str], chains: ChainTable | None = None, reboot: Iterable[str] = ()
+    fleet: Fleet,
+    hosts: Iterable[str],
+    chains: ChainTable | None = None,
+    reboot: Iterable[str] = (),
+    controller_first: bool = False,
 ) -> BatchPlan:
     """The batches for a change that touches `hosts` (names of the fleet, any order); those of `reboot` (a subset)
-    are rebooted in their batch once their roles are applied."""
+    are rebooted in their batch once their roles are applied. `controller_first`: the controller's batch runs
+    before the canary (a new Slurm: slurmctld must be at least as new as every slurmd)."""
     order = {h: i for i, h in enumerate(fleet.order)}
     rebooting = set(reboot)
     changing = sorted(set(hosts) | rebooting, key=order.__getitem__)
@@ -320,6 +325,11 @@ def plan_batches(
     if groups["other"]:
         batches.append(("other", tuple(groups["other"]), "no capacity or replica to keep: together"))
         bound.append(("other hosts", 1, "they go together"))
+    if controller_first:
+        at = next((i for i, b in enumerate(batches) if b[0] == "controller"), None)
+        if at is not None:
+            kind, hs, why = batches.pop(at)
+            batches.insert(0, (kind, hs, why + "; first: a new Slurm runs slurmctld before any slurmd"))
     numbered = tuple(
         Batch(i + 1, k, hs, why, tuple(h for h in hs if h in rebooting)) for i, (k, hs, why) in enumerate(batches)
     )

@@ -346,6 +346,7 @@ def build_plan(
         new_files,
         reboot_hosts(spec, topo, new_topo),
         [h for s in software for h in s.hosts],
+        controller_first=any(s.component == "slurm" for s in software),  # Slurm upgrades slurmctld first
     )
     return Plan(new.topology.name, old_label, new_label, spec, topo, arts, rows, allow_destructive, batches, software)
 
@@ -391,9 +392,10 @@ def rolling_batches(
     new_files: list[Artifact],
     reboot: tuple[str, ...] | list[str] = (),
     rebuilt: tuple[str, ...] | list[str] = (),  # hosts that get a new build (plan/software.py)
+    controller_first: bool = False,
 ) -> BatchPlan | None:
     hosts = [*rolling_hosts(changes, old, old_files, new, new_files), *rebuilt]
     if not hosts and not reboot:
         return None
     resize = new.chain_resize
-    return plan_batches(fleet_of(new), hosts, resize.table if resize else None, reboot)
+    return plan_batches(fleet_of(new), hosts, resize.table if resize else None, reboot, controller_first)

@@ -85,6 +85,7 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("fabric.subnet_manager.lmc", I.FABRIC_REROUTE, "restart OpenSM: LIDs and routes are reassigned"),
     ("fabric.subnet_manager.cn_roles", I.FABRIC_REROUTE, "restart OpenSM: ftree recomputes routes"),
     ("fabric.subnet_manager.sweep_interval", I.HOT_RELOAD, "SIGHUP OpenSM: it re-reads sweep_interval"),
+    ("fabric.subnet_manager.version", I.ROLLING_RESTART, "the opensm package of that version: standby SMs first"),
     (
         "fabric.subnet_manager.standby_hosts",
         I.ROLLING_RESTART,
@@ -156,6 +157,11 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
         "scheduler.slurm.cross_zone_jobs",
         I.ROLLING_RESTART,
         "topology.conf changes: slurmctld restarts, then each batch's slurmd",
+    ),
+    (
+        "scheduler.slurm.version",
+        I.ROLLING_RESTART,
+        "the Slurm packages of that version: slurmctld first, then each batch's slurmd, drained",
     ),
     ("scheduler.slurm.select_type", I.ROLLING_RESTART, "slurmctld restarts, then each batch's slurmd, drained first"),
     # --- tuning read at job start or by the kernel

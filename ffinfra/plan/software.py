@@ -1,15 +1,18 @@
-"""The software ffinfra builds on the nodes, as builds: which build each component is, and on which hosts.
+"""The software ffinfra builds or installs on the nodes, as builds: which build each component is, and where.
 
 The applied spec alone does not say which build a cluster runs: the same spec compiled by a newer ffinfra brings a
 new HFReduce source (and a build option such as the SIMD ceiling changes the build too). So `up` records the
 builds it applied (state.json, beside the applied spec), and the plan compares them with the builds the spec
 compiles to now. A component whose build differs is a rolling change of its hosts: `up`/`upgrade` take them
-through the batches (the canary first), and each batch's gate checks the new build on its nodes.
+through the batches (the canary first; for Slurm, slurmctld before any slurmd, as Slurm's upgrade order asks).
 
-    builds_of(topo)                      → {"hfreduce/gpu-a100": "0.3.0+1a2b3c4d5e6f avx512 cuda ibverbs", ...}
+    builds_of(topo)                      → {"hfreduce/gpu-a100": "0.3.0+1a2b3c4d5e6f avx512 cuda ibverbs",
+                                            "slurm": "22.05.8-4+deb12u3", "opensm": "distribution", ...}
     changed_software(applied, topo)      → [Software("hfreduce/gpu-a100", old, new, hosts)]
 
-3FS binaries are named by the spec (storage.threefs.build.commit), so the spec diff already sees them.
+Slurm and OpenSM are the distribution's packages at the version the spec pins (scheduler.slurm.version,
+fabric.subnet_manager.version), or whatever the distribution has ("distribution"). 3FS binaries are named by the
+spec (storage.threefs.build.commit), so the spec diff already sees them.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ffinfra.topology.model import Topology
+from ffinfra.topology.services import SLURM_ROLES
+
+UNPINNED = "distribution"  # a package the spec pins no version of
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +46,22 @@ def _hfreduce(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
     return out
 
 
+def _packages(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    svc = topo.services
+    slurm = tuple(h for h, s in svc.hosts.items() if any(r in s.roles for r in SLURM_ROLES))
+    return {
+        "slurm": (topo.spec.scheduler.slurm.version or UNPINNED, slurm),
+        "opensm": (topo.spec.fabric.subnet_manager.version or UNPINNED, tuple(svc.hosts_running("opensm"))),
+    }
+
+
+def _all(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return _hfreduce(topo) | _packages(topo)
+
+
 def builds_of(topo: Topology) -> dict[str, str]:
     """component → build, what `up` records once every host runs it."""
-    return {name: build for name, (build, _) in sorted(_hfreduce(topo).items())}
+    return {name: build for name, (build, _) in sorted(_all(topo).items())}
 
 
 def changed_software(applied: dict[str, str], topo: Topology) -> list[Software]:
@@ -50,6 +69,6 @@ def changed_software(applied: dict[str, str], topo: Topology) -> list[Software]:
     recorded by an ffinfra that kept no builds) is not a change of build: its hosts are new to it."""
     return [
         Software(name, applied[name], build, hosts)
-        for name, (build, hosts) in sorted(_hfreduce(topo).items())
+        for name, (build, hosts) in sorted(_all(topo).items())
         if name in applied and applied[name] != build
     ]

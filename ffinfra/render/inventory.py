@@ -18,7 +18,13 @@ from ffinfra.render.artifact import Artifact
 from ffinfra.render.env import header
 from ffinfra.render.ostune import sysctl_settings
 from ffinfra.topology.model import Host, Topology
-from ffinfra.topology.services import ROLE_PACKAGES, ROLE_REAL_PACKAGES, ROLE_SIM_PACKAGES, ansible_group
+from ffinfra.topology.services import (
+    ROLE_PACKAGES,
+    ROLE_REAL_PACKAGES,
+    ROLE_SIM_PACKAGES,
+    ansible_group,
+    package_versions,
+)
 
 ROLES = ("compute", "storage", "management", "controller", "login")
 
@@ -78,6 +84,8 @@ def all_vars(topo: Topology) -> dict[str, Any]:
             "ffinfra_groups": HOST_GROUPS,
             # What each role needs installed; `common` installs the union for the host's roles (svc_<role> groups).
             "ffinfra_role_packages": {role: list(pkgs) for role, pkgs in ROLE_PACKAGES.items()},
+            # package → the version the spec pins (scheduler.slurm.version, fabric.subnet_manager.version)
+            "ffinfra_package_versions": package_versions(spec),
             "ffinfra_role_sim_packages": {role: list(pkgs) for role, pkgs in ROLE_SIM_PACKAGES.items()},
             # on a real fabric only: 3FS's build and runtime (nothing of 3FS starts on a simulated one), HFReduce's
             # ibverbs build and its build venv

@@ -208,6 +208,12 @@ class SubnetManagerSpec(Model):
     routing_engine: RoutingEngine = Field("ftree", description="OpenSM routing engine (static routing, paper §VI-A2)")
     lmc: int = Field(0, ge=0, le=7, description="LID mask control; ftree needs 0")
     sm_priority: int = Field(15, ge=0, le=15, description="SM priority (15 wins)")
+    version: str | None = Field(
+        None,
+        pattern=r"^[0-9][A-Za-z0-9.+~:-]*$",
+        description="the Debian version of the opensm package on the SM hosts (e.g. 3.3.23-2+b1); none: the "
+        "distribution's. A new one rolls the standby SMs first, then the masters",
+    )
     standby_hosts: list[str] = Field(
         default_factory=list,
         description="a standby SM per subnet (the first with a port in it), at sm_priority - 1: it takes over "
@@ -449,6 +455,12 @@ class SlurmSpec(Model):
         False, description="false: topology.conf has no root above the zones, so no job spans zones"
     )
     select_type: Literal["select/cons_tres", "select/linear"] = "select/cons_tres"
+    version: str | None = Field(
+        None,
+        pattern=r"^[0-9][A-Za-z0-9.+~:-]*$",
+        description="the Debian version of the Slurm packages every Slurm host installs (e.g. 22.05.8-4+deb12u3); "
+        "none: whatever the distribution has. A new one rolls slurmctld first, then the slurmd batches",
+    )
 
 
 class SchedulerSpec(Model):

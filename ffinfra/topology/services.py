@@ -77,6 +77,24 @@ ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(THREEFS_ROLES, ()),
 }
 ROLE_SIM_PACKAGES: dict[str, tuple[str, ...]] = {"opensm": ("ibsim-utils",)}
+# The packages a pinned version applies to (scheduler.slurm.version, fabric.subnet_manager.version); apt brings
+# their own dependencies (slurm-wlm-basic-plugins, libopensm9) at the matching version.
+SLURM_PACKAGES = ("slurmctld", "slurmd", "slurm-client")
+OPENSM_PACKAGES = ("opensm",)
+
+
+def package_versions(spec: ClusterSpec) -> dict[str, str]:
+    """package → the Debian version the spec pins it to (none pinned: the distribution's)."""
+    out: dict[str, str] = {}
+    for packages, version in (
+        (SLURM_PACKAGES, spec.scheduler.slurm.version),
+        (OPENSM_PACKAGES, spec.fabric.subnet_manager.version),
+    ):
+        if version:
+            out |= dict.fromkeys(packages, version)
+    return out
+
+
 # Added on a real fabric only: what 3FS's binaries and its build need (Debian 12 names; upstream's build guide and
 # runtime image). The lab installs none of them: it starts no 3FS process. libfuse ≥ 3.16.1 and FoundationDB are
 # not in Debian 12 (its fuse3 is 3.14): the threefs_build and fdb roles fetch and build/install those.

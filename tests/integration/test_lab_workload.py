@@ -308,3 +308,38 @@ def test_opensm_restarts_on_the_standby_first_and_the_master_takes_its_subnet_ba
         assert "✓ opensm z0 standby: STANDBY" in r.stdout
     finally:
         spec.write_text(before)
+
+
+def test_a_slurm_version_rolls_slurmctld_first_and_a_missing_one_stops_at_its_first_batch(lab_stack, slurm):
+    """scheduler.slurm.version pins the Slurm packages. Debian 12 has one Slurm, so the lab pins the installed one
+    (a roll that installs nothing: slurmctld's batch first, then the slurmd batches) and then one apt cannot find:
+    `upgrade` stops at its first batch (the controller's), naming apt's error, with no node changed, and --abort
+    forgets it."""
+    work, stack_dir, env = lab_stack
+    _, remote = slurm
+    spec = stack_dir / "cluster.yaml"
+    before = spec.read_text()
+    installed = remote.run("cn01", "dpkg-query -W -f '${Version}' slurmd").stdout.strip()
+    assert installed
+    pin = "scheduler:\n  slurm:\n"
+    try:
+        spec.write_text(before.replace(pin, f"{pin}    version: {installed}\n"))
+        r = run_ffinfra(["upgrade", "lab"], env, work)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        ran = batches_run(r.stdout)
+        assert ran[0] == ("1", "controller", "ctl01") and ran[1] == ("2", "canary", "cn01"), ran
+        spec.write_text(before.replace(pin, f"{pin}    version: 99.0-1\n"))
+        r = run_ffinfra(["upgrade", "lab"], env, work)
+        assert r.returncode == 3, r.stdout[-4000:] + r.stderr[-2000:]
+        assert "applying batch ctl01 failed" in r.stderr and "99.0-1" in r.stderr, r.stderr[-2000:]
+        assert batches_run(r.stdout) == [("1", "controller", "ctl01")]  # nothing past the first batch
+        for host in ("ctl01", "cn01"):
+            assert (
+                remote.run(host, "dpkg-query -W -f '${Version}' slurmd slurmctld 2>/dev/null").stdout.count(installed)
+                >= 1
+            )
+        assert (stack_dir / "state" / "rollout.json").exists()
+        a = run_ffinfra(["upgrade", "lab", "--abort"], env, work)
+        assert a.returncode == 0 and not (stack_dir / "state" / "rollout.json").exists(), a.stdout + a.stderr
+    finally:
+        spec.write_text(before)
