@@ -82,7 +82,8 @@ def test_up_from_nothing_and_one_truth_of_what_runs_where(lab_stack) -> None:
     suite = installed_files(placement)
     assert all(set(suite[h]) == set().union(*by_state[h].values()) for h in suite)
     # the bugs this fixes: no Slurm file on storage nodes; login nodes get Slurm's configuration and client
-    assert set(by_state["st01"]) == {"common", "threefs_common", "threefs_storage"}  # 3FS files, no Slurm
+    # 3FS files and the standby SM's, no Slurm
+    assert set(by_state["st01"]) == {"common", "opensm", "threefs_common", "threefs_storage"}
     assert "/etc/slurm/slurm.conf" in by_state["login01"]["slurm_client"]
     assert "/etc/slurm/slurm.conf" in by_state["cn01"]["slurm_node"]
 
@@ -90,7 +91,9 @@ def test_up_from_nothing_and_one_truth_of_what_runs_where(lab_stack) -> None:
     assert (runs[0] / "provision.log").exists() and (runs[0] / "verify.log").exists()
     summary = json.loads((runs[0] / "summary.json").read_text())
     checks = {c["name"] for c in summary["checks"]}
-    assert summary["ok"] and checks >= {"daemons", "slurmctld", "slurm-idle", "srun", "login login01", "opensm z0"}
+    assert summary["ok"] and checks >= {
+        "daemons", "slurmctld", "slurm-idle", "srun", "login login01", "opensm z0", "opensm z0 standby"
+    }  # fmt: skip
 
     # secrets: private, and never in a log
     secrets = stack_dir / "secrets"
