@@ -127,6 +127,8 @@ class StackCluster:
         if self.sim or layout is None or table is None:  # a simulated fabric starts no 3FS service
             return []
         ids = [n.node_id for n in layout.storage if n.host in hosts]
+        if not ids:
+            return []
         chains = batch_chains(table, ids)
 
         def list_chains() -> str:
@@ -144,7 +146,7 @@ class StackCluster:
         units = {h: list(topo.services.of(h).units_on(self.sim)) for h in hosts}
         probes = probe_hosts(self.remote, {h: files.get(h, {}) for h in hosts}, units)
         problems = [f"{h}: {'; '.join(p.problems())}" for h, p in sorted(probes.items()) if not p.healthy]
-        if kind == "storage" and not problems:
+        if not problems:  # a storage node may be in a batch of another kind (a standby SM's, the controller's)
             problems += self._chains_complete(hosts)
         slurm = self._in_slurm(hosts)
         if slurm:
