@@ -140,7 +140,8 @@ class StackCluster:
         return [f"3FS after {timeout} s: {p}" for p in problems[:5]]
 
     def health(self, kind: str, hosts: Sequence[str]) -> list[str]:
-        """The batch's files are in place and its daemons run; a Slurm node is not down or unresponsive."""
+        """The batch's files are in place and its daemons run; then, where 3FS runs, its storage nodes' chains are
+        complete again; a Slurm node is not down or unresponsive."""
         topo = self.c.topology
         files = self._must_have()
         units = {h: list(topo.services.of(h).units_on(self.sim)) for h in hosts}
@@ -217,11 +218,11 @@ def upgrade(
     return result
 
 
-def abort_upgrade(c: Compiled, provider_kind: str) -> list[str]:
-    """Returns the nodes a stopped upgrade drained to service, and forgets it."""
+def abort_upgrade(c: Compiled, provider_kind: str) -> list[str] | None:
+    """Returns the nodes a stopped upgrade drained to service, and forgets it; None when none was under way."""
     paths = StackPaths(c.stack.dir)
     if not paths.rollout_journal.exists():
-        return []
+        return None
     provider = get_provider(provider_kind, c.topology.name, paths.state_dir, c.topology)
     remote = StackSecrets(paths.secrets).remote(provider.access().values())
     try:

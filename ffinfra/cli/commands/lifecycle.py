@@ -268,9 +268,11 @@ def upgrade(
     console.print_findings(c.findings)
     if abort:
         resumed = abort_upgrade(c, provider)
-        console.out.print(
-            f"upgrade aborted: {', '.join(resumed)} back in service" if resumed else "no upgrade under way"
-        )
+        if resumed is None:
+            console.out.print("no upgrade under way")
+        else:
+            back = f"{', '.join(resumed)} back in service" if resumed else "no node was drained"
+            console.out.print(f"upgrade aborted: {back}")
         return
     if dry_run:
         _print_dry_run(c, provider, allow_destructive)
