@@ -11,8 +11,9 @@ through the batches (the canary first; for Slurm, slurmctld before any slurmd, a
     changed_software(applied, topo)      → [Software("hfreduce/gpu-a100", old, new, hosts)]
 
 Slurm and OpenSM are the distribution's packages at the version the spec pins (scheduler.slurm.version,
-fabric.subnet_manager.version), or whatever the distribution has ("distribution"). 3FS binaries are named by the
-spec (storage.threefs.build.commit), so the spec diff already sees them.
+fabric.subnet_manager.version), or whatever the distribution has ("distribution"). 3FS is the commit it is built
+from (storage.threefs.build.commit), on every 3FS host: its storage nodes roll never two of a chain at once, each
+once the last one's chains are complete again.
 """
 
 from __future__ import annotations
@@ -55,8 +56,14 @@ def _packages(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
     }
 
 
+def _threefs(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    if topo.threefs is None:
+        return {}
+    return {"threefs": (topo.spec.storage.threefs.build.commit, topo.threefs.hosts)}
+
+
 def _all(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
-    return _hfreduce(topo) | _packages(topo)
+    return _hfreduce(topo) | _packages(topo) | _threefs(topo)
 
 
 def builds_of(topo: Topology) -> dict[str, str]:

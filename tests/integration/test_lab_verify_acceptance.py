@@ -37,6 +37,15 @@ def lab(lab_stack):
     return work, stack_dir, env
 
 
+def _rewire(lab, script: str) -> None:
+    """Run `script` on ctl01 (it edits the simulated fabric's netlist), then restart the fabric as a re-cabling
+    does: ibsim and the master SM on ctl01, and the standby SM on st01 around them (a restarted ibsim forgets its
+    remote clients, and a client it forgot talks over the one it numbers alike)."""
+    _exec(lab, "st01", "systemctl", "stop", "ffinfra-opensm@z0")
+    _exec(lab, "ctl01", "sh", "-c", f"{script} && systemctl restart ffinfra-ibsim ffinfra-opensm@z0")
+    _exec(lab, "st01", "systemctl", "start", "ffinfra-opensm@z0")
+
+
 def _exec(lab, host: str, *cmd: str) -> str:
     work, _, env = lab
     r = run_ffinfra(["exec", "lab", host, "--", *cmd], env, work, timeout=120)
@@ -104,9 +113,8 @@ def test_miswired_and_missing_cables_are_named_by_switch_and_port(lab, tmp_path:
     net = original.replace(f'[4] "{sp02}"[1]\n', "").replace(f'[1] "{lf01}"[4]\n', "")
     net = net.replace(f'[1] "{cn04}"[1]\n', f'[2] "{cn04}"[1]\n').replace(f'[1] "{lf04}"[1]\n', f'[1] "{lf04}"[2]\n')
     assert net != original
-    restart = "systemctl restart ffinfra-ibsim ffinfra-opensm@z0"
     try:
-        _exec(lab, "ctl01", "sh", "-c", f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\n{restart}")
+        _rewire(lab, f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\ntrue")
         time.sleep(2)
         rc, results, text = _test(lab, tmp_path / "fault", "--suite", "fabric")
         assert rc == 3, text[-3000:]
@@ -116,7 +124,7 @@ def test_miswired_and_missing_cables_are_named_by_switch_and_port(lab, tmp_path:
         assert {"z0-lf01[4]", "z0-lf04[2]"} <= set(cabling["culprits"])
         assert "z0-lf01[4]" in text  # the console names it too
     finally:
-        _exec(lab, "ctl01", "sh", "-c", f"mv {NETLIST}.orig {NETLIST} && {restart}")
+        _rewire(lab, f"mv {NETLIST}.orig {NETLIST}")
     _fabric_converges(lab, tmp_path / "restored")
 
 
@@ -132,9 +140,8 @@ def test_two_swapped_cables_are_one_failure_naming_both_ports(lab, tmp_path: Pat
     original = _exec(lab, "ctl01", "cat", NETLIST)
     net = swap_ports(original, leaf, a.leaf_port, b.leaf_port)
     assert net != original
-    restart = "systemctl restart ffinfra-ibsim ffinfra-opensm@z0"
     try:
-        _exec(lab, "ctl01", "sh", "-c", f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\n{restart}")
+        _rewire(lab, f"cp {NETLIST} {NETLIST}.orig && cat > {NETLIST} <<'EOF'\n{net}EOF\ntrue")
         time.sleep(2)
         rc, results, text = _test(lab, tmp_path / "fault", "--suite", "fabric")
         assert rc == 3, text[-3000:]
@@ -143,7 +150,7 @@ def test_two_swapped_cables_are_one_failure_naming_both_ports(lab, tmp_path: Pat
         culprits = set(failed["test_cabling_matches_plan[z0]"]["culprits"])
         assert {f"z0-lf01[{a.leaf_port}]", f"z0-lf01[{b.leaf_port}]"} <= culprits
     finally:
-        _exec(lab, "ctl01", "sh", "-c", f"mv {NETLIST}.orig {NETLIST} && {restart}")
+        _rewire(lab, f"mv {NETLIST}.orig {NETLIST}")
     _fabric_converges(lab, tmp_path / "restored")
 
 

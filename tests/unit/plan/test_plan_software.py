@@ -21,6 +21,7 @@ def test_each_hfreduce_build_is_named_by_its_version_source_and_options(compiled
         "hfreduce/lab-node": f"{src.version}+{src.short} avx512 ibverbs",
         "opensm": "distribution",  # no version pinned: whatever Debian has
         "slurm": "distribution",
+        "threefs": topo.spec.storage.threefs.build.commit,
     }
 
 
@@ -86,3 +87,14 @@ def test_a_pinned_opensm_version_rolls_the_standby_before_the_master(tmp_path, s
     assert [r.subject for r in plan.rows if r.section == "software"] == ["opensm"]
     assert plan.batches is not None
     assert [(b.kind, b.hosts) for b in plan.batches.batches] == [("standby-sm", ("st01",)), ("controller", ("ctl01",))]
+
+
+def test_a_new_3fs_commit_rolls_its_hosts_storage_nodes_never_two_of_a_chain(compiled_stack):
+    c = compiled_stack("lab")
+    applied = builds_of(c.topology) | {"threefs": "0" * 40}
+    plan = build_plan(c, c, "applied", "spec", old_builds=applied)
+    (row,) = [r for r in plan.rows if r.section == "software"]
+    assert row.subject == "threefs" and set(row.details) == set(c.topology.threefs.hosts)
+    assert plan.batches is not None
+    storage = [b for b in plan.batches.batches if any(h in ("st01", "st02") for h in b.hosts)]
+    assert all(len([h for h in b.hosts if h.startswith("st")]) == 1 for b in storage)  # one storage node a batch
