@@ -305,7 +305,7 @@ def _software_rows(changes: list[Software]) -> list[Row]:
             s.component,
             f"{s.old} → {s.new}",
             Impact.ROLLING_RESTART,
-            "built once, installed beside the old build batch by batch (the canary first); running jobs keep theirs",
+            s.action,
             tuple(s.hosts),
         )
         for s in changes

@@ -33,6 +33,21 @@ class Software:
     new: str  # the build the spec compiles to now
     hosts: tuple[str, ...]  # where it is installed
 
+    @property
+    def action(self) -> str:
+        """What rolling it out does, for the plan's row."""
+        kind = self.component.split("/")[0]
+        return ACTIONS[kind]
+
+
+ACTIONS = {
+    "hfreduce": "built once, installed beside the old build batch by batch (the canary first); running jobs keep "
+    "theirs",
+    "slurm": "that version of the Slurm packages: slurmctld first, then each batch's slurmd, drained",
+    "opensm": "that version of opensm: the standby SMs first, then the masters",
+    "threefs": "built once; each 3FS host's services restart batch by batch, never two storage nodes of a chain",
+}
+
 
 def _hfreduce(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
     layout = topo.hfreduce

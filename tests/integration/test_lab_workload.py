@@ -52,6 +52,13 @@ def wait_for(what: str, check, timeout: float = 60.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def back_in_service(nodes: SlurmNodes, stack_dir) -> None:
+    """Every compute node idle with no drain reason, and the rolling change forgotten."""
+    states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
+    assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+    assert not (stack_dir / "state" / "rollout.json").exists()
+
+
 def batches_shown(dry_run: str) -> list[tuple[str, str, str]]:
     """`upgrade --dry-run`'s batch lines, "    3. compute        cn02  (why)", as ("3", "compute", "cn02")."""
     rows = [line.split("(")[0].replace(".", " ", 1).split(maxsplit=2) for line in dry_run.splitlines()]
@@ -141,9 +148,7 @@ def test_a_rolling_restart_waits_for_the_running_job_and_names_the_change(lab_st
         # every node has the new slurm.conf and is back in service
         for host in ("cn01", "cn02", "cn03", "cn04"):
             assert "RealMemory=2048" in remote.run("ctl01", f"scontrol show node {host} -o").stdout
-        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
-        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
-        assert not (stack_dir / "state" / "rollout.json").exists()
+        back_in_service(nodes, stack_dir)
     finally:
         spec.write_text(before)
         remote.run("ctl01", f"scancel {job}")
@@ -195,9 +200,7 @@ def test_a_killed_up_is_rerun_and_continues_where_it_stopped(lab_stack, slurm):
         steps = step_lines(second.stdout)
         assert steps[0] == f"batch {at[0]}/8 (compute: cn02): wait", steps[:3]
         assert not any(s.startswith(tuple(f"batch {i}/8" for i in range(1, at[0]))) for s in steps), steps
-        assert not journal.exists()
-        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
-        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+        back_in_service(nodes, stack_dir)
         assert "RealMemory=3072" in remote.run("ctl01", "scontrol show node cn02 -o").stdout
     finally:
         spec.write_text(before)
@@ -240,9 +243,7 @@ def test_a_rolling_reboot_reboots_each_batch_after_its_job_and_nothing_else(lab_
         after = boots()
         assert all(after[h] != first[h] for h in ("cn01", "cn02", "cn03", "cn04")), (first, after)
         assert all(after[h] == first[h] for h in ("ctl01", "st01")), (first, after)
-        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
-        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
-        assert not (stack_dir / "state" / "rollout.json").exists()
+        back_in_service(nodes, stack_dir)
     finally:
         spec.write_text(before)
         remote.run("ctl01", f"scancel {job}")
@@ -275,8 +276,7 @@ def test_a_new_hfreduce_build_rolls_through_the_compute_batches(lab_stack, slurm
             prefix, kept, built = remote.run(host, probe).stdout.split("\n")[:3]
             assert prefix.endswith("-avx2") and kept == "kept", (host, prefix, kept)  # the old build stays
             assert built.split() == ["avx2", prefix.split("/")[-1].split("-")[0]], (host, built)
-        states = nodes.states(["cn01", "cn02", "cn03", "cn04"])
-        assert all(s.state == "idle" and s.reason == "none" for s in states.values()), states
+        back_in_service(nodes, stack_dir)
     finally:
         spec.write_text(before)
 
