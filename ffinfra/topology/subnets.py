@@ -77,6 +77,19 @@ def _standby(spec: ClusterSpec, by_name: dict[str, Host], zones: tuple[str, ...]
     return None
 
 
+def _not_standing_by(name: str, h: Host | None, masters: set[str], used: set[str | None]) -> str:
+    """Why a listed standby host stands by for no subnet ("" when it does)."""
+    if h is None:
+        return f"standby SM host {name!r} is not a node of this spec"
+    if not h.ports:
+        return f"standby SM host {name!r} has no InfiniBand port"
+    if name in used:
+        return ""
+    if name in masters:
+        return f"standby SM host {name!r} is a master SM already"
+    return f"standby SM host {name!r} stands by for no subnet: another standby comes first in each of its subnets"
+
+
 def _standby_findings(spec: ClusterSpec, by_name: dict[str, Host], subnets: list[Subnet]) -> list[Finding]:
     sm = spec.fabric.subnet_manager
     path = ("fabric", "subnet_manager", "standby_hosts")
@@ -84,19 +97,7 @@ def _standby_findings(spec: ClusterSpec, by_name: dict[str, Host], subnets: list
     masters = {sn.sm_host for sn in subnets}
     out = []
     for i, name in enumerate(sm.standby_hosts):
-        h = by_name.get(name)
-        why = (
-            f"standby SM host {name!r} is not a node of this spec"
-            if h is None
-            else f"standby SM host {name!r} has no InfiniBand port"
-            if not h.ports
-            else f"standby SM host {name!r} is a master SM already"
-            if name in masters and name not in used
-            else f"standby SM host {name!r} stands by for no subnet: another standby comes first in each of its subnets"
-            if name not in used
-            else ""
-        )
-        if why:
+        if why := _not_standing_by(name, by_name.get(name), masters, used):
             out.append(error("FF-SM-003", (*path, i), why, "one standby per subnet, on a host with a port in it"))
     if sm.standby_hosts and sm.sm_priority == 0:
         out.append(
