@@ -252,7 +252,9 @@ host_key_checking = {host_key_checking}
 interpreter_python = auto_silent
 retry_files_enabled = False
 local_tmp = {local_tmp}
-timeout = 30
+# A node's sshd has been seen to take about 30 s to accept a login for a spell (the lab, on a loaded 2-core host):
+# unreachable at 30 s would fail a run that a little patience completes.
+timeout = 90
 internal_poll_interval = 0.005
 nocows = True
 
