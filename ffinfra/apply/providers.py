@@ -8,7 +8,7 @@ from ffinfra.apply.provider import Provider
 from ffinfra.errors import UserError
 from ffinfra.topology.model import Topology
 
-PROVIDERS = ("lab",)
+PROVIDERS = ("lab", "baremetal")
 
 
 def get_provider(kind: str, stack: str, state_dir: Path, topo: Topology | None = None) -> Provider:
@@ -16,6 +16,10 @@ def get_provider(kind: str, stack: str, state_dir: Path, topo: Topology | None =
         from ffinfra.apply.lab import LabProvider
 
         return LabProvider(stack, state_dir / "lab", topo)
+    if kind == "baremetal":
+        from ffinfra.apply.baremetal.provider import BaremetalProvider
+
+        return BaremetalProvider(stack, state_dir / "baremetal", topo, state_dir.parent)
     raise UserError(f"unknown provider {kind!r} (known: {', '.join(PROVIDERS)})")
 
 

@@ -17,7 +17,7 @@ import typer
 
 from ffinfra import __version__
 from ffinfra.cli import console
-from ffinfra.cli.commands import accept, build, inspect, lifecycle, plan
+from ffinfra.cli.commands import accept, build, inspect, lifecycle, metal, plan
 from ffinfra.errors import FfinfraError, SpecInvalid
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ app = typer.Typer(
         "  ffinfra plan ff2 -b main    what a spec change does: nodes, cables, files, impact (PR review)\n"
         "  ffinfra up lab              bring the lab up on this machine: nodes, Ansible roles, Slurm, OpenSM\n"
         "  ffinfra status lab          nodes, services and drift;  ffinfra down lab  destroys the nodes\n"
+        "  ffinfra provision metal     power on and network-boot a bare-metal stack's nodes (BMC, PXE)\n"
+        "  ffinfra power metal all status   power on|off|cycle|status through the nodes' BMCs\n"
         "  ffinfra test lab            acceptance: node, fabric, bandwidth, storage, training vs pass marks\n"
         "  ffinfra schema > spec.json  JSON Schema for editor completion\n"
         "  ffinfra codes               every finding code and what it checks"
@@ -71,6 +73,8 @@ app.command()(lifecycle.up)
 app.command()(lifecycle.upgrade)
 app.command()(lifecycle.down)
 app.command()(lifecycle.status)
+app.command()(metal.provision)
+app.command()(metal.power)
 app.command()(accept.test)
 app.command()(inspect.schema)
 app.command()(inspect.codes)

@@ -39,5 +39,11 @@ def compile_arg(stack: str | None, suppress: list[str] | None = None, strict: bo
 
 
 ProviderOpt = Annotated[
-    str, typer.Option("--provider", "-p", help="where nodes come from: lab (namespaces on this machine, needs root)")
+    str,
+    typer.Option(
+        "--provider",
+        "-p",
+        help="where nodes come from: lab (namespaces on this machine, needs root) or baremetal (servers with BMCs, "
+        "network-booted from this machine)",
+    ),
 ]

@@ -172,7 +172,8 @@ _TABLE: list[tuple[str, Impact | None, str]] = [
     ("os.**", I.HOT_RELOAD, "limits change: new sessions and jobs get them; daemons at their next restart"),
     # --- things that change no running service
     ("acceptance.**", I.NOOP, "new pass marks for ffinfra test"),
-    ("provisioning.image", I.ROLLING_REBOOT, "re-image nodes a batch at a time"),
+    ("provisioning.image.**", I.ROLLING_REBOOT, "stateless nodes boot the new image: a batch at a time"),
+    ("provisioning.mode", I.ROLLING_REBOOT, "nodes boot another way (image or installed disk): a batch at a time"),
     ("provisioning.**", I.HOT_RELOAD, "DHCP/PXE configuration changes; running nodes are untouched"),
     ("upgrades.**", I.NOOP, "applies to the next upgrade"),
     ("validation.**", I.NOOP, "none"),

@@ -13,6 +13,7 @@ from ffinfra.render.inventory import render_inventory
 from ffinfra.render.nccl import render_nccl
 from ffinfra.render.opensm import render_opensm
 from ffinfra.render.ostune import render_ostune
+from ffinfra.render.provision import render_provision
 from ffinfra.render.slurm import render_slurm
 from ffinfra.render.threefs import render_threefs
 from ffinfra.topology.model import Topology
@@ -28,6 +29,7 @@ RENDERERS: list[Callable[[Topology], list[Artifact]]] = [
     render_threefs,
     render_hosts,
     render_inventory,
+    render_provision,
 ]
 
 

@@ -555,13 +555,106 @@ class AcceptanceSpec(Model):
     repeats: int = Field(3, ge=1, le=20, description="runs before a failure is declared")
 
 
-class ProvisioningSpec(Model):
-    """Bare-metal provisioning (a later issue fills this in)."""
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
-    method: Literal["pxe", "none"] = "pxe"
-    boot_loader: Literal["ipxe", "grub"] = "ipxe"
-    image: str = "debian-12"
-    bmc_protocol: Literal["redfish", "ipmi"] = "redfish"
+
+class BmcAccessSpec(Model):
+    """How ffinfra logs in to the BMCs. The password is given by reference only, never in the spec."""
+
+    username: str = Field("admin", min_length=1, description="the BMC user (Redfish and IPMI)")
+    password_env: EnvName | None = Field(None, description="an environment variable holding the password")
+    password_file: str | None = Field(
+        None, description="a file holding the password (first line), relative to the spec; must be mode 0600 or less"
+    )
+    vault_file: str | None = Field(
+        None,
+        description="an Ansible Vault file (relative to the spec) holding YAML `bmc_password: ...`; decrypted with "
+        "ansible-vault and the vault password file below (or ANSIBLE_VAULT_PASSWORD_FILE)",
+    )
+    vault_password_file: str | None = Field(None, description="ansible-vault's --vault-password-file")
+    timeout_s: float = Field(20, gt=0, le=600, description="one BMC request; a BMC silent for longer is unreachable")
+    parallel: int = Field(16, ge=1, le=1024, description="BMCs driven at once")
+    retries: int = Field(3, ge=0, le=10, description="retries of a failed BMC request (never of a refused login)")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> BmcAccessSpec:
+        given = [n for n in ("password_env", "password_file", "vault_file") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give the BMC password one way, not {' and '.join(given)}")
+        return self
+
+
+class ProvisioningServerSpec(Model):
+    """The machine that runs ffinfra serves DHCP, TFTP and HTTP to the nodes' boot NICs on the management network."""
+
+    address: str | None = Field(
+        None, description="this machine's IPv4 address on the management network; default: the management gateway"
+    )
+    interface: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,15}$",
+        description="the netdev dnsmasq serves on (nodes' boot NICs are on its segment, or a DHCP relay forwards to it)",
+    )
+    http_port: int = Field(8069, ge=1, le=65535, description="port of the boot HTTP server (iPXE scripts, images)")
+    router_advertisements: bool = Field(
+        False,
+        description="send IPv6 router advertisements (no prefix handed out) so iPXE stops waiting ~13 s for one; only "
+        "on a segment where no router sends them",
+    )
+    discovery_range: str | None = Field(
+        None,
+        pattern=r"^\d+\.\d+\.\d+\.\d+-\d+\.\d+\.\d+\.\d+$",
+        description="FIRST-LAST addresses leased to machines not in the inventory, so they show up as discovered "
+        "(never enrolled, never booted); none: they are only seen asking, in dnsmasq's log",
+    )
+
+
+class NodeImageSpec(Model):
+    """The stateless node image ffinfra builds: a Debian kernel and an initramfs (busybox, dropbear, NIC drivers)."""
+
+    kernel_package: str | None = Field(
+        None,
+        pattern=r"^linux-image-[A-Za-z0-9.+-]+$",
+        description="the Debian kernel package, e.g. linux-image-6.1.0-41-amd64; none: what linux-image-amd64 "
+        "depends on when the image is first built (recorded in its manifest)",
+    )
+    modules: list[str] = Field(
+        default_factory=list, description="kernel modules to carry beyond ffinfra's NIC drivers (e.g. a RAID driver)"
+    )
+
+
+class InstallSpec(Model):
+    """Unattended OS install onto disks (boot mode `install`): the Debian installer with a preseed file; the
+    installed system takes its hostname and keys from a cloud-init NoCloud seed on the boot server."""
+
+    disk: str = Field("/dev/sda", pattern=r"^/dev/", description="the disk the installer partitions")
+    mirror: str = Field("http://deb.debian.org/debian", description="Debian mirror (a local one on an air gap)")
+    suite: str = Field("bookworm", pattern=r"^[a-z]+$", description="Debian suite")
+    timezone: str = Field("Etc/UTC", description="timezone of the installed system")
+
+
+class ProvisioningSpec(Model):
+    """Bare metal: powered-off servers with BMCs, network-booted (provider `baremetal`; docs/baremetal.md)."""
+
+    method: Literal["pxe", "none"] = Field(
+        "pxe", description="pxe: ffinfra powers nodes on and network-boots them; none: nodes are installed already"
+    )
+    boot_loader: Literal["ipxe"] = Field("ipxe", description="PXE chain-loads iPXE, which fetches the rest by HTTP")
+    mode: Literal["stateless", "install"] = Field(
+        "stateless",
+        description="stateless: every boot runs ffinfra's node image from memory; install: an unattended Debian "
+        "install onto the disk",
+    )
+    image: NodeImageSpec = Field(NodeImageSpec(), description="the stateless node image")
+    install: InstallSpec = Field(InstallSpec(), description="the unattended install (mode install)")
+    bmc_protocol: Literal["redfish", "ipmi"] = Field(
+        "redfish", description="the protocol of an inventory BMC address given without a URL scheme"
+    )
+    bmc: BmcAccessSpec = Field(BmcAccessSpec(), description="BMC login and request limits")
+    server: ProvisioningServerSpec = Field(ProvisioningServerSpec(), description="the DHCP/TFTP/HTTP boot server")
+    boot_timeout_s: int = Field(
+        900, ge=30, le=7200, description="power-on to the node's report; servers spend minutes in firmware"
+    )
 
 
 class UpgradesSpec(Model):

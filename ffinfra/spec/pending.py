@@ -29,17 +29,13 @@ class Issue:
     brings: str  # what ffinfra gains with it
 
 
-BARE_METAL = Issue(15, "bare-metal provisioning")
-
-
 # model → field → the issue that will use it. Keyed by model, not path: a field is pending wherever its model sits.
-PENDING: dict[type[BaseModel], dict[str, Issue]] = {
-    ProvisioningSpec: {f: BARE_METAL for f in ("method", "boot_loader", "image", "bmc_protocol")},
-}
+PENDING: dict[type[BaseModel], dict[str, Issue]] = {}
 
 # Fields with no effect to wait for: for people reading the spec, or a choice the schema allows only one value of.
 NO_EFFECT_BY_DESIGN: dict[type[BaseModel], dict[str, str]] = {
     ClusterSpec: {"version": "the format version: the schema accepts only 1"},
+    ProvisioningSpec: {"boot_loader": "iPXE is the only boot loader: the schema accepts only ipxe"},
     SchedulerSpec: {"kind": "Slurm is the only scheduler: the schema accepts only slurm"},
     HardwareProfile: {"description": "for people reading the spec"},
     NvmeSpec: {"model": "for people reading the spec"},

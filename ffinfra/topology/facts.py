@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ffinfra.spec.findings import Finding, error
 from ffinfra.spec.load import Location
+from ffinfra.topology.bmc import URL_HINT, url_problem
 
 COLUMNS = ("hostname", "mac", "bmc_address", "serial", "mgmt_ip", "ib_guids")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -80,6 +81,10 @@ def load_facts(path: Path, display: str) -> tuple[dict[str, NodeFacts], list[Fin
         if mac and not _MAC.match(mac):
             findings.append(_bad(display, lineno, col("mac"), f"{name}: bad MAC {mac!r}", "write aa:bb:cc:dd:ee:ff"))
             mac = None
+        bmc = cells.get("bmc_address") or None
+        if bmc and (problem := url_problem(bmc)):
+            findings.append(_bad(display, lineno, col("bmc_address"), f"{name}: {problem}", URL_HINT))
+            bmc = None
         guids: list[int] = []
         for g in filter(None, (x.strip().lower() for x in cells.get("ib_guids", "").split(";"))):
             if not _GUID.match(g):
@@ -92,7 +97,7 @@ def load_facts(path: Path, display: str) -> tuple[dict[str, NodeFacts], list[Fin
             hostname=name,
             line=lineno,
             mac=mac,
-            bmc_address=cells.get("bmc_address") or None,
+            bmc_address=bmc,
             serial=cells.get("serial") or None,
             mgmt_ip=cells.get("mgmt_ip") or None,
             ib_guids=tuple(guids),

@@ -96,7 +96,8 @@ class Host:
     bmc_ip: str | None
     ipoib_ip: str | None
     mac: str | None
-    bmc_address: str | None
+    bmc_address: str | None  # the inventory's cell, as written
+    bmc_url: str | None  # topology/bmc.py: redfish://…, ipmi://…; None without a BMC
     serial: str | None
     ports: tuple[HostPort, ...]
     features: tuple[str, ...] = ()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ffinfra.spec import hostlist
 from ffinfra.spec.findings import Finding, error
 from ffinfra.spec.models import ClusterSpec, NodeGroupSpec
+from ffinfra.topology.bmc import bmc_host_ip, bmc_url
 from ffinfra.topology.facts import NodeFacts
 from ffinfra.topology.ipoib import address, zone_networks
 from ffinfra.topology.model import Host, HostPort, ReservedPort
@@ -188,6 +189,10 @@ def resolve_hosts(
                     ports.append(HostPort(name, nic.device, ni, p, guid, home or zones[k % len(zones)]))
                     k += 1
             mgmt_ip = f.mgmt_ip if f and f.mgmt_ip else address(mgmt_net, ho)
+            # the CSV's BMC host when it is an address, else the BMC network's address for this offset
+            bmc_ip = bmc_host_ip(f.bmc_address if f else None) or (
+                address(bmc_net, ho) if bmc_net is not None else None
+            )
             hosts.append(
                 Host(
                     name=name,
@@ -198,14 +203,13 @@ def resolve_hosts(
                     index=index,
                     ip_offset=ho,
                     mgmt_ip=mgmt_ip,
-                    bmc_ip=(f.bmc_address if f and f.bmc_address else address(bmc_net, ho))
-                    if bmc_net is not None
-                    else (f.bmc_address if f else None),
+                    bmc_ip=bmc_ip,
                     ipoib_ip=address(ipoib_nets[ports[0].zone if ports else (home or zones[0])], ho)
                     if ipoib_nets
                     else None,
                     mac=f.mac if f else None,
                     bmc_address=f.bmc_address if f else None,
+                    bmc_url=bmc_url(f.bmc_address if f else None, bmc_ip, spec.provisioning.bmc_protocol),
                     serial=f.serial if f else None,
                     ports=tuple(ports),
                     features=tuple(g.features),

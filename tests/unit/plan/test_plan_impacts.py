@@ -145,8 +145,8 @@ def test_storage_sl_restarts_3fs_and_opensm_rereads_qos(plan_of):
 
 
 def test_provisioning_image_is_a_rolling_reboot(plan_of):
-    p = plan_of("lab", lambda t: t + "provisioning:\n  image: debian-13\n")
-    assert_carried(p, Impact.ROLLING_REBOOT, "spec", "provisioning.image")
+    p = plan_of("lab", lambda t: t + "provisioning:\n  image: {kernel_package: linux-image-6.1.0-99-amd64}\n")
+    assert_carried(p, Impact.ROLLING_REBOOT, "spec", "provisioning.image.kernel_package")
 
 
 def test_ip_offset_reboots_and_lists_every_readdressed_node(plan_of):

@@ -172,18 +172,28 @@ def test_the_tables_name_real_fields_once_with_a_known_issue() -> None:
     overlap = [(m, f) for m, fs in PENDING.items() for f in fs if f in NO_EFFECT_BY_DESIGN.get(m, {})]
     assert overlap == []
     issues = {issue for fields in PENDING.values() for issue in fields.values()}
-    assert {(i.number, i.brings) for i in issues} == {  # HFReduce (13) and rolling changes (14) read theirs
-        (15, "bare-metal provisioning"),
-    }
+    # HFReduce (13), rolling changes (14) and bare metal (15) read theirs; the Pulumi engine (16) adds none
+    assert {(i.number, i.brings) for i in issues} == set()
     assert all(isinstance(i, Issue) for i in issues)
 
 
+@pytest.fixture
+def later_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two fields as if a later issue were to use them: no field is pending now, the notes must still work."""
+    later = Issue(99, "a later feature")
+    monkeypatch.setitem(PENDING, ProvisioningSpec, {"method": later, "bmc_protocol": later})
+
+
+@pytest.mark.usefixtures("later_fields")
 @pytest.mark.parametrize(
     ("section", "noted"),
     [
         ("provisioning: {}\n", []),
         ("provisioning: {method: pxe}\n", [("provisioning", "method")]),  # the default value, but written
-        ("provisioning: {image: debian-12, method: none}\n", [("provisioning", "image"), ("provisioning", "method")]),
+        (
+            "provisioning: {bmc_protocol: ipmi, method: none}\n",
+            [("provisioning", "bmc_protocol"), ("provisioning", "method")],
+        ),
         ("upgrades: {max_unavailable: 3}\n", []),  # read by the batch planner
     ],
 )
@@ -193,13 +203,14 @@ def test_only_fields_the_spec_writes_are_noted(make_stack, stack_text, findings_
     assert [f.path for f in found] == noted
 
 
+@pytest.mark.usefixtures("later_fields")
 def test_the_note_is_located_at_the_field(make_stack, stack_text, findings_of) -> None:
-    text = stack_text("lab").replace("\nacceptance:\n", "\nprovisioning:\n  boot_loader: grub\nacceptance:\n")
-    (f,) = [f for f in findings_of(make_stack(text)) if f.path == ("provisioning", "boot_loader")]
-    line = text.splitlines().index("  boot_loader: grub") + 1
+    text = stack_text("lab").replace("\nacceptance:\n", "\nprovisioning:\n  bmc_protocol: ipmi\nacceptance:\n")
+    (f,) = [f for f in findings_of(make_stack(text)) if f.path == ("provisioning", "bmc_protocol")]
+    line = text.splitlines().index("  bmc_protocol: ipmi") + 1
     assert (f.location.line, f.location.col) == (line, 3)
     assert f.format().endswith(
-        "info[FF-SPEC-002] provisioning.boot_loader: not used yet: issue 15 (bare-metal provisioning) will use it\n"
+        "info[FF-SPEC-002] provisioning.bmc_protocol: not used yet: issue 99 (a later feature) will use it\n"
         "  hint: ffinfra checks the value and keeps it; -s FF-SPEC-002 (or validation.suppress) silences this note"
     )
 
