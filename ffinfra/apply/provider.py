@@ -2,7 +2,7 @@
 their status and destroys them.
 
     lab          every node is a set of namespaces with an overlay root on this machine (ffinfra/apply/lab/)
-    (baremetal)  machines powered on through their BMCs and network-booted (a later issue; same interface)
+    baremetal    servers powered on through their BMCs and network-booted from this machine (apply/baremetal/)
 
 Everything above the provider (render, Ansible, the checks) sees only NodeSpec in and Endpoint out; commands on
 a node go over SSH (ffinfra.runtime.ssh), never through the provider. apply/providers.py picks one by name.
@@ -79,6 +79,10 @@ class Provider(Protocol):
     def reboot(self, host: str) -> None:
         """Reboot one node (its init stops every service, then it boots again on the same disk); returns once it
         runs again. What the roles enabled comes back by itself."""
+        ...
+
+    def configured(self, hosts: Sequence[str]) -> None:
+        """`up` applied every role to these nodes (bare metal records it in each node's lifecycle)."""
         ...
 
     def leftovers(self) -> list[str]:

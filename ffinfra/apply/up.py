@@ -35,7 +35,7 @@ from ffinfra.apply.providers import fabric_is_simulated, get_provider
 from ffinfra.apply.record import placement_mismatch, record_hosts
 from ffinfra.atomic import write_if_changed
 from ffinfra.compile import Compiled
-from ffinfra.errors import OperationalError
+from ffinfra.errors import OperationalError, UserError
 from ffinfra.plan.plan import Plan
 from ffinfra.render.artifact import Artifact
 from ffinfra.render.placement import Placement, installed_files, place
@@ -141,6 +141,13 @@ def build_dirs(c: Compiled, opts: UpOptions) -> tuple[Path, Path]:
 def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     require_writable_stack(c.stack)
     paths = StackPaths(c.stack.dir)
+    if opts.provider == "baremetal" and c.spec.provisioning.mode == "stateless":
+        # refused before anything starts: the roles would fail on every node, after every node was powered on
+        raise UserError(
+            "`ffinfra up` configures nodes with Ansible, and ffinfra's stateless node image carries no Python: it "
+            "boots, reports and answers SSH, no more. Boot it with `ffinfra provision "
+            f"{c.topology.name}`; for nodes `up` configures, set provisioning.mode: install (docs/baremetal.md)"
+        )
     provider = get_provider(opts.provider, c.topology.name, paths.state_dir, c.topology)
     provider.preflight()
     with stack_lock(paths.lock, "ffinfra up"):
@@ -436,6 +443,7 @@ def _account(r: _Run, pr: PlaybookResult, decision: Decision, parts: dict[str, s
     if mismatch:
         r.log("apply", "placement mismatch:\n" + "\n".join(mismatch))
     record_hosts(r.state, topo, r.placement, good, r.provider.name, r.endpoints, r.run.path.name, pr.per_host)
+    r.provider.configured(good)
     if not pr.ok or mismatch:
         if mismatch:
             failure = Failure(

@@ -42,7 +42,8 @@ def base_url(topo: Topology) -> str:
 
 def installer_url(topo: Topology) -> str:
     inst = topo.spec.provisioning.install
-    return f"{inst.mirror.rstrip('/')}/dists/{inst.suite}/main/installer-amd64/current/images/netboot/debian-installer/amd64"
+    netboot = "main/installer-amd64/current/images/netboot/debian-installer/amd64"
+    return f"{inst.mirror.rstrip('/')}/dists/{inst.suite}/{netboot}"
 
 
 def script_name(mac: str) -> str:

@@ -555,14 +555,13 @@ class AcceptanceSpec(Model):
     repeats: int = Field(3, ge=1, le=20, description="runs before a failure is declared")
 
 
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
 class BmcAccessSpec(Model):
     """How ffinfra logs in to the BMCs. The password is given by reference only, never in the spec."""
 
     username: str = Field("admin", min_length=1, description="the BMC user (Redfish and IPMI)")
-    password_env: EnvName | None = Field(None, description="an environment variable holding the password")
+    password_env: str | None = Field(
+        None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="an environment variable holding the password"
+    )
     password_file: str | None = Field(
         None, description="a file holding the password (first line), relative to the spec; must be mode 0600 or less"
     )
@@ -593,7 +592,7 @@ class ProvisioningServerSpec(Model):
     interface: str | None = Field(
         None,
         pattern=r"^[A-Za-z0-9_.:-]{1,15}$",
-        description="the netdev dnsmasq serves on (nodes' boot NICs are on its segment, or a DHCP relay forwards to it)",
+        description="the netdev dnsmasq serves on (the nodes' boot NICs are on its segment, or a DHCP relay forwards)",
     )
     http_port: int = Field(8069, ge=1, le=65535, description="port of the boot HTTP server (iPXE scripts, images)")
     router_advertisements: bool = Field(

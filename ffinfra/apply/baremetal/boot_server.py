@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -234,9 +235,10 @@ class BootServer:
             return None
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
-    def discovered(self, known: set[str]) -> list[Discovered]:
-        """Machines asking for an address whose MAC is not in the inventory: from the leases (a discovery range)
-        and from dnsmasq's "no address available" lines. Reported, never enrolled."""
+    def discovered(self, known: Collection[str], reserved: Collection[str] = ()) -> list[Discovered]:
+        """Machines asking for an address whose MAC is not in the inventory: from the leases of the discovery range
+        and from dnsmasq's "no address available" lines. Reported, never enrolled. A lease of a reserved address
+        is an old one of a MAC the inventory no longer lists (that machine shows up by its requests instead)."""
         seen: dict[str, str] = {}
         for line in _read_from(self.dnsmasq_log, 0):
             if (m := _NO_ADDRESS.search(line)) and m["mac"] not in known:
@@ -244,7 +246,7 @@ class BootServer:
         if self.leases.exists():
             for line in self.leases.read_text().splitlines():
                 parts = line.split()
-                if len(parts) >= 3 and parts[1].lower() not in known:
+                if len(parts) >= 3 and parts[1].lower() not in known and parts[2] not in reserved:
                     seen[parts[1].lower()] = parts[2]
         return [Discovered(mac, ip) for mac, ip in sorted(seen.items())]
 

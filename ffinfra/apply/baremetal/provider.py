@@ -42,8 +42,15 @@ POWER_WAIT_S = 120.0  # a BMC reports the new power state within this (real ones
 IMAGE_PATH = "/image/initrd.img"
 
 
-class BootFailed(Exception):
-    """A node powered on but did not come up: names the node and how far it got."""
+class BootFailed(BmcError):
+    """A node powered on but did not come up: names the node and how far it got (its BMC did its part)."""
+
+    kind = "boot"
+    transient = False
+
+    def __init__(self, node: str, detail: str):
+        super().__init__(node, "", detail, transient=False)
+        self.args = (f"{node}: {detail}",)
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,8 @@ class BaremetalProvider:
                 a.error and on_progress(a.node, "retrying" if a.retry_in_s is not None else "failed", a.error.detail)
             ),
         )
-        for d in server.discovered({h.mac or "" for h in self._topo().hosts}):
+        topo = self._topo()
+        for d in server.discovered({h.mac or "" for h in topo.hosts}, {h.mgmt_ip for h in topo.hosts}):
             on_progress(d.mac, "discovered", f"not in the inventory{', leased ' + d.address if d.address else ''}")
         failed = {n: r for n, r in results.items() if not isinstance(r, Outcome)}
         if failed:
@@ -248,9 +256,9 @@ class BaremetalProvider:
                     "image_fetched": "it fetched its image but never reported: see its serial console",
                     "reported": "it reported but SSH with its pinned host key failed",
                 }.get(state, "")
-                msg = f"{h.name}: not up {timeout} s after power-on (last: {state}); {hint}"
-                self.book.fail(h.name, msg)
-                raise BmcError(h.name, "", msg.split(": ", 1)[1], transient=False)
+                error = BootFailed(h.name, f"not up {timeout} s after power-on (last: {state}); {hint}")
+                self.book.fail(h.name, str(error))
+                raise error
             time.sleep(1.0)
 
     # -- the other provider calls -----------------------------------------------------------------------------

@@ -430,6 +430,9 @@ class LabProvider:
             if _alive(node.get("boot_pid"))
         }
 
+    def configured(self, hosts: Sequence[str]) -> None:
+        """Nothing to record: a lab node is configured when its roles are (state.json says so)."""
+
     def leftovers(self) -> list[str]:
         """Namespaces or processes of this stack that still exist (what `down` must leave: nothing). Names are
         computed, not matched by prefix: a long stack or host name gives a hashed namespace name (naming.py)."""

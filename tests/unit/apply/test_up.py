@@ -123,6 +123,9 @@ class FakeProvider:
     def reboot(self, host: str) -> None:
         pass
 
+    def configured(self, hosts) -> None:
+        pass
+
     def leftovers(self) -> list[str]:
         return []
 
