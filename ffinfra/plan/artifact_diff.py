@@ -38,6 +38,8 @@ _RULES: list[tuple[str, Impact, str]] = [
     ("inventory/", Impact.NOOP, "operator file"),
     ("fabric/", Impact.NOOP, "operator file (the cabling plan)"),
     ("acceptance/", Impact.NOOP, "operator file (pass marks)"),
+    ("provision/dnsmasq.conf", Impact.HOT_RELOAD, "the boot server restarts dnsmasq (running nodes keep their leases)"),
+    ("provision/", Impact.HOT_RELOAD, "the boot server serves it from the next provision (a node at its next boot)"),
 ]
 _OPENSM_ROUTING = ("opensm.conf", "root_guids.conf", "cn_guids.conf")
 # opensm.conf options OpenSM re-reads on SIGHUP without a restart (can_update in opensm's osm_subnet.c option
