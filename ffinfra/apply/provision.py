@@ -48,10 +48,16 @@ def select(c: Compiled, nodes: str | None) -> list[str]:
     return [n for n in names if n in want]
 
 
-def provision(c: Compiled, nodes: str | None = None, on_progress: Progress = quiet) -> ProvisionResult:
+def provision(
+    c: Compiled, nodes: str | None = None, on_progress: Progress = quiet, reinstall: bool = False
+) -> ProvisionResult:
     paths = StackPaths(c.stack.dir)
     provider = _provider(c)
     chosen = set(select(c, nodes))
+    if reinstall:
+        if c.spec.provisioning.mode != "install":
+            raise UserError("--reinstall is for provisioning.mode install: a stateless node boots its image every time")
+        provider.reinstall = chosen
     specs = [n for n in nodes_from_topology(c.topology) if n.name in chosen]
     with stack_lock(paths.lock, "ffinfra provision"):
         provider.preflight()  # bad input changes nothing: before any key, folder or BMC request

@@ -235,6 +235,14 @@ class BootServer:
             return None
         return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
+    def installed(self, host: str) -> bool:
+        """(install mode) whether the node's installer finished: its network boots go on to its disk."""
+        return (self.reports / f"{host}.installed").exists()
+
+    def forget_install(self, host: str) -> None:
+        """The node gets the installer again at its next network boot (its disk is wiped)."""
+        (self.reports / f"{host}.installed").unlink(missing_ok=True)
+
     def discovered(self, known: Collection[str], reserved: Collection[str] = ()) -> list[Discovered]:
         """Machines asking for an address whose MAC is not in the inventory: from the leases of the discovery range
         and from dnsmasq's "no address available" lines. Reported, never enrolled. A lease of a reserved address

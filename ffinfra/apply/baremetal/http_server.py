@@ -4,6 +4,11 @@ the nodes' reports.
     GET  /ipxe/..., /image/..., /install/<host>/...   anyone on the provisioning network
     GET  /nodes/<host>/...                             only from <host>'s reserved address (its keys are there)
     POST /report/<host>                                only from <host>'s reserved address: saved to reports/<host>
+    POST /installed/<host>                             (install mode) the installer is done: from now on <host>'s
+                                                       iPXE script boots its disk, not the installer again
+
+A node's iPXE script (/ipxe/<mac>.ipxe) is its rendered one until it is installed: then iPXE gets `exit`, and the
+firmware boots the next device (the disk), so an installed node does not loop back into the installer.
 
 Every request is one line in the access log, `epoch client method path status bytes`, which is how ffinfra sees a
 node fetch its image. Run: python -m ffinfra.apply.baremetal.http_server ROOT REPORTS CLIENTS_JSON ADDRESS PORT LOG
@@ -47,13 +52,22 @@ def make_handler(root: Path, reports: Path, clients: Path, log: Path) -> type[Ba
                 self.wfile.write(body)
             self._log(status, len(body))
 
-        def _owner_ok(self, host: str) -> bool:
+        def _clients(self) -> dict[str, str]:
             # read on every request: the boot server rewrites the file when the inventory changes
             try:
-                allowed = json.loads(clients.read_text())
+                return dict(json.loads(clients.read_text()))
             except (OSError, ValueError):
-                return False
-            return allowed.get(host) == self.client_address[0]
+                return {}
+
+        def _owner_ok(self, host: str) -> bool:
+            return self._clients().get(host) == self.client_address[0]
+
+        def _installed(self) -> str | None:
+            """The host asking, if it is installed already (its installer posted /installed/<host>)."""
+            for host, ip in self._clients().items():
+                if ip == self.client_address[0] and (reports / f"{host}.installed").exists():
+                    return host
+            return None
 
         def _path(self) -> list[str] | None:
             parts = [p for p in posixpath.normpath(unquote(urlsplit(self.path).path)).split("/") if p]
@@ -65,6 +79,8 @@ def make_handler(root: Path, reports: Path, clients: Path, log: Path) -> type[Ba
                 return self._send(404, b"not found\n")
             if parts[0] == "nodes" and (len(parts) < 3 or not self._owner_ok(parts[1])):
                 return self._send(403, b"a node's files go to that node's address only\n")
+            if parts[0] == "ipxe" and parts[-1] != "boot.ipxe" and (host := self._installed()):
+                return self._send(200, f"#!ipxe\necho ffinfra: {host} is installed: booting its disk\nexit\n".encode())
             file = root.joinpath(*parts)
             if not file.is_file():
                 return self._send(404, b"not found\n")
@@ -83,11 +99,14 @@ def make_handler(root: Path, reports: Path, clients: Path, log: Path) -> type[Ba
 
         def do_POST(self) -> None:
             parts = self._path()
-            if not parts or len(parts) != 2 or parts[0] != "report":
+            if not parts or len(parts) != 2 or parts[0] not in ("report", "installed"):
                 return self._send(404, b"not found\n")
             host = parts[1]
             if not self._owner_ok(host):
                 return self._send(403, b"a node reports from its own address only\n")
+            if parts[0] == "installed":
+                (reports / f"{host}.installed").write_text(f"{time.time():.3f}\n")
+                return self._send(200, b"ok\n")
             length = int(self.headers.get("Content-Length") or 0)
             if not 0 < length <= MAX_REPORT:
                 return self._send(400, b"a report is 1 byte to 64 KiB\n")

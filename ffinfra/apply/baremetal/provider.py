@@ -69,6 +69,7 @@ class BaremetalProvider:
         self.topo = topo
         self.spec_dir = spec_dir or state_dir.parent.parent
         self.book = NodeBook(state_dir / "nodes.json")
+        self.reinstall: set[str] = set()  # install mode: these nodes get the installer again (`provision --reinstall`)
 
     # -- set-up -----------------------------------------------------------------------------------------------
 
@@ -198,7 +199,10 @@ class BaremetalProvider:
         timeout = self._topo().spec.provisioning.boot_timeout_s
         rec = self.book.get(h.name, h.mac or "", h.mgmt_ip)
         ep = Endpoint(h.name, h.mgmt_ip)
-        if rec.state in BOOTED:
+        if h.name in self.reinstall:
+            server.forget_install(h.name)
+            on_progress(h.name, "reinstall", "its next network boot runs the installer: the disk is wiped")
+        elif rec.state in BOOTED:
             if _ssh_ok(ep, secrets):
                 self.book.move(h.name, "reachable")
                 on_progress(h.name, "kept", f"{rec.state}; reachable over SSH, not powered on again")

@@ -18,7 +18,15 @@ def _progress(host: str, status: str, detail: str) -> None:
     console.out.print(f"{host:12} {status:12} {detail}".rstrip(), markup=False)
 
 
-def provision(stack: StackArg = None, nodes: NodesOpt = None, suppress: SuppressOpt = None):
+def provision(
+    stack: StackArg = None,
+    nodes: NodesOpt = None,
+    reinstall: Annotated[
+        bool,
+        typer.Option("--reinstall", help="mode install: install these nodes again (their disks are wiped)"),
+    ] = False,
+    suppress: SuppressOpt = None,
+):
     """Power on and network-boot a bare-metal stack's nodes until each answers SSH with its pinned host key.
 
     Through each node's BMC (inventory CSV: bmc_address as redfish://, redfish+http:// or ipmi://, and the boot
@@ -27,11 +35,13 @@ def provision(stack: StackArg = None, nodes: NodesOpt = None, suppress: Suppress
     (registered → powering_on → dhcp_seen → image_fetched → reported → reachable) is kept in
     state/baremetal/nodes.json: a re-run resumes, and never powers on again a node that already reported.
     Machines asking for DHCP that the inventory does not list are shown as discovered, never booted.
+    In mode install, a node whose installer finished boots its disk at every later network boot; --reinstall
+    sends it through the installer again.
     Exit 1 when a node did not come up (each is named with how far it got)."""
     from ffinfra.apply.provision import provision as run
 
     c = compile_arg(stack, suppress)
-    result = run(c, nodes, _progress)
+    result = run(c, nodes, _progress, reinstall)
     console.out.print(f"logs: {result.run}")
     if result.failure:
         console.err.print(f"[bold red]✗[/] {result.failure}", markup=True)

@@ -91,3 +91,20 @@ def test_dhcp_and_discovery_are_read_from_dnsmasqs_log_and_leases(tmp_path: Path
         ("52:54:00:00:00:09", ""),
         ("52:54:00:00:00:0a", "10.0.0.201"),
     ]
+
+
+def test_an_installed_node_boots_its_disk_instead_of_the_installer_again(server: BootServer) -> None:
+    """Tinkerbell's users hit this (smee #951): a node whose firmware boots the network first reinstalls forever."""
+    _start_http(server)
+    script = server.www / "ipxe" / "52-54-00-00-00-01.ipxe"
+    script.write_text("#!ipxe\nkernel http://x/installer\nboot\n")
+    assert _get(server, "/ipxe/52-54-00-00-00-01.ipxe") == (200, script.read_bytes())
+    req = urllib.request.Request(f"http://127.0.0.1:{server.http_port}/installed/n1", data=b"installed=1")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 200
+    assert server.installed("n1")
+    status, body = _get(server, "/ipxe/52-54-00-00-00-01.ipxe")
+    assert status == 200 and body.decode().splitlines()[-1] == "exit" and "n1 is installed" in body.decode()
+    assert _get(server, "/ipxe/boot.ipxe") == (200, b"#!ipxe\n")  # the first script stays the same
+    server.forget_install("n1")  # provision --reinstall
+    assert _get(server, "/ipxe/52-54-00-00-00-01.ipxe") == (200, script.read_bytes())
