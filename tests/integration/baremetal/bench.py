@@ -40,10 +40,21 @@ from types import TracebackType
 
 # what the bench runs, and dnsmasq, the provisioning server every test on the bench runs: Debian's packages
 # (scripts/setup.sh --test installs them)
-NEEDED_TOOLS = ["ip", "unshare", "nsenter", "setpriv", "qemu-system-x86_64", "qemu-img", "/usr/sbin/libvirtd",
-                "/usr/sbin/virtlogd", "virsh", "ipmi_sim", "/usr/sbin/dnsmasq",
-                # the e1000's option ROM (ipxe-qemu): without it QEMU refuses to start the VM
-                "/usr/lib/ipxe/qemu/efi-e1000.rom"]
+NEEDED_TOOLS = [
+    "ip",
+    "unshare",
+    "nsenter",
+    "setpriv",
+    "qemu-system-x86_64",
+    "qemu-img",
+    "/usr/sbin/libvirtd",
+    "/usr/sbin/virtlogd",
+    "virsh",
+    "ipmi_sim",
+    "/usr/sbin/dnsmasq",
+    # the e1000's option ROM (ipxe-qemu): without it QEMU refuses to start the VM
+    "/usr/lib/ipxe/qemu/efi-e1000.rom",
+]
 QEMU = "/usr/bin/qemu-system-x86_64"
 # SeaBIOS and iPXE print to the serial console only when told which port it is (0x3f8, little-endian)
 SERCON_PORT = b"\xf8\x03"
@@ -167,8 +178,9 @@ class VmBench:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def start(self) -> None:
@@ -324,8 +336,20 @@ class VmBench:
         self.libvirt_uri = f"qemu:///system?socket={sock_dir / 'libvirt-sock'}"
         proc = self._spawn(
             "libvirtd",
-            ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--propagation", "private", "--",
-             "sh", "-c", script],
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ],
             lv / "libvirtd.out",
         )
         deadline = time.monotonic() + 60
@@ -339,8 +363,9 @@ class VmBench:
             time.sleep(0.1)
         # virtlogd (QEMU's output goes through it) in libvirtd's namespaces, where its socket is libvirtd's to find;
         # this process's child, so teardown ends and reaps it like the others
-        self._spawn("virtlogd", ["nsenter", "--target", str(proc.pid), "--mount", "--net", "virtlogd"],
-                    lv / "virtlogd.log")
+        self._spawn(
+            "virtlogd", ["nsenter", "--target", str(proc.pid), "--mount", "--net", "virtlogd"], lv / "virtlogd.log"
+        )
 
     def _define_domain(self) -> None:
         disk = self.base / "disk.qcow2"
@@ -414,16 +439,19 @@ class VmBench:
             encoding="utf-8",
         )
         # the emulator reads these from its environment over its config file
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("SUSHY_EMULATOR_CONFIG", "SUSHY_EMULATOR_LIBVIRT_URI", "SUSHY_EMULATOR_LIBVIRT_URL")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("SUSHY_EMULATOR_CONFIG", "SUSHY_EMULATOR_LIBVIRT_URI", "SUSHY_EMULATOR_LIBVIRT_URL")
+        }
         exe = Path(sys.executable).parent / "sushy-emulator"
-        proc = self._spawn("sushy-emulator", [str(exe), "--config", str(d / "emulator.conf")], d / "sushy.log",
-                           env=env)
+        proc = self._spawn("sushy-emulator", [str(exe), "--config", str(d / "emulator.conf")], d / "sushy.log", env=env)
         self.redfish_root = f"http://127.0.0.1:{self.redfish_port}"
         self.redfish_url = f"redfish+http://127.0.0.1:{self.redfish_port}{self.system_path}"
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
-        request = urllib.request.Request(self.redfish_root + self.system_path,
-                                         headers={"Authorization": f"Basic {token}"})
+        request = urllib.request.Request(
+            self.redfish_root + self.system_path, headers={"Authorization": f"Basic {token}"}
+        )
         # straight to 127.0.0.1, whatever proxy the environment names
         no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         deadline = time.monotonic() + 60
@@ -444,8 +472,10 @@ class VmBench:
         d = self.base / "ipmi"
         (d / "state").mkdir(parents=True, exist_ok=True)
         chassis = d / "chassis_control"
-        chassis.write_text(_CHASSIS_CONTROL.format(uri=self.libvirt_uri, domain=self.domain,
-                                                   boot_file=self._boot_requests), encoding="utf-8")
+        chassis.write_text(
+            _CHASSIS_CONTROL.format(uri=self.libvirt_uri, domain=self.domain, boot_file=self._boot_requests),
+            encoding="utf-8",
+        )
         chassis.chmod(0o755)
         self.ipmi_port = free_port(socket.SOCK_DGRAM)
         (d / "lan.conf").write_text(
@@ -487,13 +517,19 @@ class VmBench:
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str], log: Path,
-               env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], log: Path, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         """Start a daemon in the foreground, output to `log`, with SIGTERM as its parent-death signal (setpriv
         execs it: the PID is the daemon's), and remember it for teardown."""
         with log.open("ab") as out:
-            proc = subprocess.Popen(["setpriv", "--pdeathsig", "TERM", "--", *argv], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT, env=env)
+            proc = subprocess.Popen(
+                ["setpriv", "--pdeathsig", "TERM", "--", *argv],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
         self._procs.append((name, proc))
         return proc
 

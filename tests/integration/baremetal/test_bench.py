@@ -31,30 +31,36 @@ def dnsmasq_log(vm_bench: VmBench, tmp_path: Path) -> Iterator[Path]:
     net = vm_bench.subnet
     conf = tmp_path / "dnsmasq.conf"
     conf.write_text(
-        "\n".join([
-            "port=0",  # no DNS
-            f"interface={vm_bench.interface}",
-            "bind-interfaces",
-            "no-resolv",
-            "no-hosts",
-            "dhcp-authoritative",
-            f"dhcp-range={net.network_address + 100},{net.network_address + 150},{net.netmask},10m",
-            # router advertisements on the ULA prefix: Debian's iPXE waits ~13 s for one otherwise
-            "enable-ra",
-            f"dhcp-range={vm_bench.ra_prefix},ra-only,64",
-            "log-dhcp",
-            f"log-facility={log}",
-            f"dhcp-leasefile={tmp_path / 'dnsmasq.leases'}",
-            "pid-file=",
-            "user=root",
-        ]) + "\n",
+        "\n".join(
+            [
+                "port=0",  # no DNS
+                f"interface={vm_bench.interface}",
+                "bind-interfaces",
+                "no-resolv",
+                "no-hosts",
+                "dhcp-authoritative",
+                f"dhcp-range={net.network_address + 100},{net.network_address + 150},{net.netmask},10m",
+                # router advertisements on the ULA prefix: Debian's iPXE waits ~13 s for one otherwise
+                "enable-ra",
+                f"dhcp-range={vm_bench.ra_prefix},ra-only,64",
+                "log-dhcp",
+                f"log-facility={log}",
+                f"dhcp-leasefile={tmp_path / 'dnsmasq.leases'}",
+                "pid-file=",
+                "user=root",
+            ]
+        )
+        + "\n",
         encoding="utf-8",
     )
     # ends with this process even when it is killed (the parent-death signal), like the bench's daemons
     with (tmp_path / "dnsmasq.err").open("wb") as err:
-        proc = subprocess.Popen(["setpriv", "--pdeathsig", "TERM", "--", "dnsmasq", "--keep-in-foreground",
-                                 f"--conf-file={conf}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err)
+        proc = subprocess.Popen(
+            ["setpriv", "--pdeathsig", "TERM", "--", "dnsmasq", "--keep-in-foreground", f"--conf-file={conf}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     try:
         deadline = time.monotonic() + 10
         while "DHCP, IP range" not in (log.read_text() if log.exists() else ""):
@@ -81,8 +87,9 @@ def _ipmi(bench: VmBench, password: str) -> Any:
     bytes, compares them with what the caller passed to reuse a session, and keys its half-made sessions by the
     caller's values but removes them by its own. With str, the second Command for the same BMC and credentials in
     a process finds the first session among the half-made ones and waits for a login that never comes (a hang)."""
-    return ipmi_command.Command(bmc=bench.ipmi_host, port=bench.ipmi_port, userid=bench.username.encode(),
-                                password=password.encode())
+    return ipmi_command.Command(
+        bmc=bench.ipmi_host, port=bench.ipmi_port, userid=bench.username.encode(), password=password.encode()
+    )
 
 
 def test_vm_network_boots_on_over_redfish_and_powers_off_over_ipmi(vm_bench: VmBench, dnsmasq_log: Path) -> None:
@@ -101,12 +108,18 @@ def test_vm_network_boots_on_over_redfish_and_powers_off_over_ipmi(vm_bench: VmB
         assert vm_bench.domain_state() == "running"
 
         discover = re.compile(rf"DHCPDISCOVER\({re.escape(vm_bench.interface)}\) {re.escape(vm_bench.mac)}")
-        timings["DHCPDISCOVER from the VM"] = _wait_for(
-            f"a DHCPDISCOVER from {vm_bench.mac} on {vm_bench.interface}",
-            lambda: discover.search(dnsmasq_log.read_text()), 90,
-            lambda: f"dnsmasq's log:\n{dnsmasq_log.read_text()[-3000:]}\nserial console:\n"
-                    f"{vm_bench.serial_text(since=mark)[-3000:]}",
-        ) + timings["redfish power on"]
+        timings["DHCPDISCOVER from the VM"] = (
+            _wait_for(
+                f"a DHCPDISCOVER from {vm_bench.mac} on {vm_bench.interface}",
+                lambda: discover.search(dnsmasq_log.read_text()),
+                90,
+                lambda: (
+                    f"dnsmasq's log:\n{dnsmasq_log.read_text()[-3000:]}\nserial console:\n"
+                    f"{vm_bench.serial_text(since=mark)[-3000:]}"
+                ),
+            )
+            + timings["redfish power on"]
+        )
         # the VM's firmware prints to the serial console (the sercon fw_cfg): tests can follow a boot there
         assert "iPXE" in vm_bench.serial_text(since=mark)
 
