@@ -132,7 +132,8 @@ class BaremetalProvider:
         self.preflight()
         hosts = self._hosts([n.name for n in nodes])
         creds = self.credentials()
-        server = self.publish(hosts, secrets_dir, on_progress)
+        # every node's files and address, not only those booted now: the others boot from them too
+        server = self.publish(self._hosts(), secrets_dir, on_progress)
         secrets = StackSecrets(secrets_dir)
         access = self._topo().spec.provisioning.bmc
 
@@ -189,8 +190,7 @@ class BaremetalProvider:
         spec = self._topo().spec.provisioning.image
         recipe = ImageRecipe(kernel_package=spec.kernel_package, extra_modules=tuple(spec.modules))
         out = self.dir / "image"
-        manifest = build_image(recipe, out, self.dir / "cache", on_progress=lambda m: on_progress("image", "build", m))
-        on_progress("image", "ready", f"{manifest.digest[:12]}")
+        build_image(recipe, out, self.dir / "cache", on_progress=lambda m: on_progress("image", "build", m))
         return out
 
     def _bring_up(
@@ -223,7 +223,12 @@ class BaremetalProvider:
             mark, now = server.log_marks()
             self.book.move(h.name, "powering_on", powered_on_at=now, dhcp_mark=mark)
             on_progress(h.name, "powering on", f"network boot once, {'cycle' if was == 'on' else 'on'}")
-            set_power(h.name, bmc, "cycle" if was == "on" else "on", wait_s=POWER_WAIT_S)
+            try:
+                set_power(h.name, bmc, "cycle" if was == "on" else "on", wait_s=POWER_WAIT_S)
+            except BmcError:
+                # not known to be on: a retry (or a re-run) must power it on, not wait for a boot
+                self.book.move(h.name, "powering_on", powered_on_at=0.0)
+                raise
         finally:
             bmc.close()
 
@@ -291,17 +296,23 @@ class BaremetalProvider:
         )
 
     def destroy(self, on_progress: Progress = quiet) -> list[str]:
-        """Power every node off and stop the boot server; the records go (a next `up` boots them again)."""
-        names = sorted(self.book.nodes)
-        known = [h.name for h in network_booted(self._topo()) if h.name in names and h.bmc_url]
-        if known:
-            for name, r in self.power(known, "off", on_progress).items():
-                on_progress(name, "off" if not isinstance(r, BmcError) else "failed", "" if r == "off" else str(r))
+        """Stop the boot server and power every node off; a node whose BMC failed keeps its record, so `down`
+        names it as left behind. The others' records go (a next `provision` boots them again)."""
         for name in self._server().stop():
             on_progress("boot-server", "stopped", name)
+        names = sorted(self.book.nodes)
+        known = [h.name for h in network_booted(self._topo()) if h.name in names and h.bmc_url]
+        results = self.power(known, "off", on_progress) if known else {}
+        done = []
         for name in names:
+            r = results.get(name)
+            if isinstance(r, BmcError):
+                on_progress(name, "failed", str(r))
+                continue
+            on_progress(name, "off", "")
             self.book.forget(name)
-        return names
+            done.append(name)
+        return done
 
     def status(self) -> dict[str, NodeStatus]:
         out = {}
@@ -329,7 +340,7 @@ class BaremetalProvider:
 
     def leftovers(self) -> list[str]:
         running = [f"boot server {n} (pid {p})" for n, p in self._server().running().items() if p]
-        return running + [f"node record {n}" for n in self.book.nodes]
+        return running + [f"{n} (not powered off)" for n in self.book.nodes]
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
