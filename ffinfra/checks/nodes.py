@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from ffinfra.checks.registry import CheckContext, rule
 from ffinfra.spec import hostlist
@@ -65,7 +66,8 @@ def unique_identities(ctx: CheckContext) -> Iterator[Finding]:
     ips: list[tuple[str, str]] = []
     for h in ctx.hosts:
         ips.append((h.mgmt_ip, f"{h.name} (management)"))
-        if h.bmc_ip:
+        # BMCs on one address with their own ports (emulators, virtualbmc) are told apart by their URL below
+        if h.bmc_ip and not _has_port(h.bmc_url):
             ips.append((h.bmc_ip, f"{h.name} (bmc)"))
         if h.ipoib_ip:
             ips.append((h.ipoib_ip, f"{h.name} (ipoib)"))
@@ -90,6 +92,13 @@ def unique_identities(ctx: CheckContext) -> Iterator[Finding]:
             _group_path(ctx, owners[1].split()[0]),
             f"address {ip} is given to {', '.join(owners)}",
             "groups' ip_offset ranges overlap, or the inventory CSV repeats an address",
+        )
+    for url, owners in sorted(_dupes([(h.bmc_url, h.name) for h in ctx.hosts if h.bmc_url]).items()):
+        yield error(
+            "FF-NODE-003",
+            _group_path(ctx, owners[1]),
+            f"BMC {url} is given to {', '.join(owners)}",
+            "each node has its own BMC: check the inventory CSV's bmc_address column",
         )
     guids = [(f"0x{p.port_guid:016x}", f"{p.host}/{p.nic}") for h in ctx.hosts for p in h.ports]
     for g, owners in sorted(_dupes(guids).items()):
@@ -141,3 +150,7 @@ def compute_has_fabric(ctx: CheckContext) -> Iterator[Finding]:
                 f"{g.role} group {gname} uses profile {g.profile!r}, which has no InfiniBand NIC: "
                 "it is left off the fabric",
             )
+
+
+def _has_port(url: str | None) -> bool:
+    return bool(url and "://" in url and urlsplit(url).port)

@@ -65,3 +65,22 @@ def test_a_bad_bmc_cell_is_an_error_at_its_csv_line_and_column(stack_text, make_
     (f,) = [f for f in info.value.findings if f.code == "FF-INV-001"]
     assert (f.location.file.endswith("nodes.csv"), f.location.line, f.location.col) == (True, 2, 25)
     assert "node1: 'redfish://10.0.0.1' needs the system's path" in f.message
+
+
+def test_bmcs_on_one_address_are_told_apart_by_port_and_one_url_twice_is_an_error(stack_text, make_stack) -> None:
+    text = stack_text("metal").replace("hostnames: node1", "hostnames: node[1-2]")
+    ok = (
+        "hostname,mac,bmc_address\n"
+        "node1,52:54:00:f1:00:01,ipmi://127.0.0.1:6230\nnode2,52:54:00:f1:00:02,ipmi://127.0.0.1:6231\n"
+    )
+    assert [h.bmc_url for h in compile_stack(make_stack(text, files={"nodes.csv": ok})).topology.hosts] == [
+        "ipmi://127.0.0.1:6230",
+        "ipmi://127.0.0.1:6231",
+    ]
+    twice = ok.replace(":6231", ":6230")
+    with pytest.raises(SpecInvalid) as info:
+        compile_stack(make_stack(text, files={"nodes.csv": twice}, name="twice"))
+    assert any(
+        f.code == "FF-NODE-003" and "BMC ipmi://127.0.0.1:6230 is given to node1, node2" in f.message
+        for f in info.value.findings
+    )
