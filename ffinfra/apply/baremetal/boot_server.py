@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ class BootServer:
         self.address = address
         self.interface = interface
         self.http_port = http_port
+        self._lock = threading.Lock()
+        self._read_to: dict[str, int] = {}  # log → bytes read so far (_catch_up)
+        self._acks: dict[str, list[tuple[int, str]]] = {}  # boot MAC → [(log offset, address)]
+        self._fetches: dict[tuple[str, str], float] = {}  # (client, path) → when it was last fetched
 
     # -- paths ------------------------------------------------------------------------------------------------
 
@@ -213,20 +218,50 @@ class BootServer:
 
     def dhcp_acked(self, mac: str, mark: int) -> str | None:
         """The address dnsmasq gave `mac` after log offset `mark`, if it did."""
-        for line in _read_from(self.dnsmasq_log, mark):
-            m = _ACK.search(line)
-            if m and m["mac"] == mac.lower():
-                return m["ip"]
-        return None
+        self._catch_up()
+        return next((ip for offset, ip in self._acks.get(mac.lower(), []) if offset >= mark), None)
 
     def fetched(self, address: str, path: str, since: float) -> bool:
         """Whether `address` fetched `path` (status 200) at or after `since`."""
-        for line in _read_from(self.http_log, 0):
-            parts = line.split()
-            ok = len(parts) >= 5 and parts[1] == address and parts[3] == path and parts[4] == "200"
-            if ok and float(parts[0]) >= since:
-                return True
-        return False
+        self._catch_up()
+        return self._fetches.get((address, path), -1.0) >= since
+
+    def _catch_up(self) -> None:
+        """Read what the two logs gained since the last call, once for every node watching (threads share it):
+        each node polls every second, and rereading whole logs would grow with nodes × boots."""
+        with self._lock:
+            for line, offset in self._new_lines(self.dnsmasq_log, "dnsmasq"):
+                if m := _ACK.search(line):
+                    self._acks.setdefault(m["mac"], []).append((offset, m["ip"]))
+            for line, _ in self._new_lines(self.http_log, "http"):
+                parts = line.split()
+                if len(parts) >= 5 and parts[4] == "200":
+                    key = (parts[1], parts[3])
+                    self._fetches[key] = max(self._fetches.get(key, -1.0), float(parts[0]))
+
+    def _new_lines(self, path: Path, name: str) -> list[tuple[str, int]]:
+        """Whole lines appended to `path` since the last read, each with its offset."""
+        start = self._read_to.get(name, 0)
+        try:
+            with path.open("rb") as f:
+                f.seek(0, os.SEEK_END)
+                if f.tell() < start:  # the log was replaced: read it all again
+                    start = 0
+                    if name == "dnsmasq":
+                        self._acks.clear()
+                    else:
+                        self._fetches.clear()
+                f.seek(start)
+                data = f.read()
+        except OSError:
+            return []
+        data = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
+        self._read_to[name] = start + len(data)
+        out, offset = [], start
+        for raw in data.splitlines(keepends=True):
+            out.append((raw.decode(errors="replace"), offset))
+            offset += len(raw)
+        return out
 
     def report(self, host: str) -> dict[str, str] | None:
         try:

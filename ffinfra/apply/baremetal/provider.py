@@ -11,6 +11,7 @@ while the others carry on; create() then fails naming each of them.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 import time
@@ -35,7 +36,7 @@ from ffinfra.apply.provider import NodeSpec, NodeStatus, Progress, quiet
 from ffinfra.errors import OperationalError, UserError
 from ffinfra.render.provision import network_booted, render_provision, server_address
 from ffinfra.runtime.secrets import StackSecrets
-from ffinfra.runtime.ssh import Endpoint
+from ffinfra.runtime.ssh import Endpoint, Remote
 from ffinfra.topology.model import Host, Topology
 
 POWER_WAIT_S = 120.0  # a BMC reports the new power state within this (real ones take seconds)
@@ -69,6 +70,7 @@ class BaremetalProvider:
         self.topo = topo
         self.spec_dir = spec_dir or state_dir.parent.parent
         self.book = NodeBook(state_dir / "nodes.json")
+        self._credentials: Credentials | None = None
         self.reinstall: set[str] = set()  # install mode: these nodes get the installer again (`provision --reinstall`)
 
     # -- set-up -----------------------------------------------------------------------------------------------
@@ -101,7 +103,10 @@ class BaremetalProvider:
         return [booted[n] for n in wanted]
 
     def credentials(self) -> Credentials:
-        return resolve(self._topo().spec.provisioning.bmc, self.spec_dir)
+        """Resolved once per provider (a vault file means an ansible-vault run), then held in memory only."""
+        if self._credentials is None:
+            self._credentials = resolve(self._topo().spec.provisioning.bmc, self.spec_dir)
+        return self._credentials
 
     def preflight(self) -> None:
         topo = self._topo()
@@ -117,7 +122,7 @@ class BaremetalProvider:
                 "(provisioning.server.address and .interface)"
             )
         for tool in ("dnsmasq", "dropbearconvert"):
-            if subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True, check=False).returncode:
+            if shutil.which(tool) is None:
                 problems.append(f"{tool} is not installed (apt-get install dnsmasq dropbear-bin)")
         if problems:
             raise UserError("the bare-metal provider cannot run here: " + "; ".join(problems))
@@ -129,7 +134,7 @@ class BaremetalProvider:
     def create(
         self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
     ) -> dict[str, Endpoint]:
-        self.preflight()
+        # the callers (`up`, `provision`) ran preflight() before taking the lock
         hosts = self._hosts([n.name for n in nodes])
         creds = self.credentials()
         # every node's files and address, not only those booted now: the others boot from them too
@@ -376,14 +381,13 @@ def _seed_user_data(rendered: str, secrets: StackSecrets, host: str) -> bytes:
 
 
 def _ssh_ok(ep: Endpoint, secrets: StackSecrets) -> bool:
-    """Log in as root with the stack's key, the host key checked against the one ffinfra generated for the node."""
+    """Log in as root with the stack's key, the host key checked against the one ffinfra generated for the node
+    (the stack's known_hosts is written once every node is up: until then, a file with this node's line)."""
     with tempfile.NamedTemporaryFile("w", suffix=".known_hosts") as kh:
         kh.write(f"{ep.name},{ep.address} {secrets.public_host_key(ep.name)}\n")
         kh.flush()
-        cmd = [
-            "ssh", "-i", str(secrets.operator_key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={kh.name}",
-            "-o", "GlobalKnownHostsFile=/dev/null", "-o", f"HostKeyAlias={ep.name}", "-o", "ConnectTimeout=5",
-            "-o", "LogLevel=ERROR", f"root@{ep.address}", "true",
-        ]  # fmt: skip
-        return subprocess.run(cmd, capture_output=True, timeout=30, check=False).returncode == 0
+        remote = Remote([ep], secrets.operator_key, Path(kh.name), connect_timeout=5)
+        try:
+            return remote.run(ep.name, "true", timeout=20).ok  # an unreachable node is rc 255, never an error
+        finally:
+            remote.close()
