@@ -56,10 +56,16 @@ class Provider(Protocol):
     name: str
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet, *, prune: bool = True
     ) -> dict[str, Endpoint]:
         """Make every node exist and accept key-only SSH with its own host key. Idempotent: nodes that are
-        already healthy are kept as they are; broken or half-made ones are made again."""
+        already healthy are kept as they are; broken or half-made ones are made again. prune: nodes this provider
+        made that are not in `nodes` go (`up` passes the whole spec); without it they are left as they are (the
+        Pulumi engine makes one node per resource)."""
+        ...
+
+    def remove(self, names: Sequence[str], on_progress: Progress = quiet) -> list[str]:
+        """Power these nodes off and forget them, leaving the others as they are; returns the names removed."""
         ...
 
     def destroy(self, on_progress: Progress = quiet) -> list[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ffinfra import __version__
 from ffinfra.cli import console
@@ -101,7 +102,8 @@ def main() -> None:
         console.err.print(f"[bold red]✗[/] {head}: {console.count_line(exc.findings)}")
         sys.exit(1)
     except FfinfraError as exc:
-        console.err.print(f"[bold red]error:[/] {exc}", markup=True)
+        # the message is text, not markup: brackets in it (ffinfra[pulumi], error[CODE]) print as written
+        console.err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

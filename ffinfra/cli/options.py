@@ -47,3 +47,22 @@ ProviderOpt = Annotated[
         "network-booted from this machine)",
     ),
 ]
+
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        "-e",
+        help="ffinfra (its own plan, apply and state.json) or pulumi (the same stack as Pulumi resources, through "
+        "Pulumi's Automation API and the Pulumi CLI; docs/pulumi.md)",
+    ),
+]
+
+
+def check_engine(engine: str) -> bool:
+    """True for the Pulumi engine; a clear error for an unknown one."""
+    from ffinfra.errors import UserError
+
+    if engine not in ("ffinfra", "pulumi"):
+        raise UserError(f"--engine {engine!r}: ffinfra or pulumi")
+    return engine == "pulumi"

@@ -130,6 +130,55 @@ def impact_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def pulumi_graph() -> str:
+    """The Pulumi engine's resource graph: the lab's as a tree, resource counts for lab and ff2."""
+    from ffinfra.apply.pulumi.graph import CLUSTER, GROUP, NODE, ROLE, ZONE, build_graph
+    from ffinfra.compile import compile_stack
+    from ffinfra.stack import find_stack
+
+    def graph(name: str, provider: str):
+        return build_graph(compile_stack(find_stack(str(ROOT / "stacks" / name))), provider, f"stacks/{name}")
+
+    def flags(rs) -> str:
+        marks = [m for m, on in (("protect", any(r.protect for r in rs)), ("retainOnDelete", any(
+            r.retain_on_delete for r in rs))) if on]  # fmt: skip
+        return f" [{', '.join(marks)}]" if marks else ""
+
+    lab = graph("lab", "lab")
+    kids: dict[str | None, list] = {}
+    for r in lab.resources:
+        kids.setdefault(r.parent, []).append(r)
+    lines = ["```text"]
+    for cluster in kids[None]:
+        lines.append(f"Cluster {cluster.name}")
+        for zi, zone in enumerate(kids[cluster.name]):
+            zlast = zi == len(kids[cluster.name]) - 1
+            lines.append(f"{'└─' if zlast else '├─'} Zone {zone.name} (subnet {zone.inputs['subnet']}, "
+                         f"{len(zone.inputs['switches'])} switches)")  # fmt: skip
+            pad = "   " if zlast else "│  "
+            for gi, group in enumerate(kids[zone.name]):
+                glast = gi == len(kids[zone.name]) - 1
+                lines.append(f"{pad}{'└─' if glast else '├─'} NodeGroup {group.name}")
+                inner = pad + ("   " if glast else "│  ")
+                nodes = [r for r in kids[group.name] if r.type == NODE]
+                roles = [r for r in kids[group.name] if r.type == ROLE]
+                lines.append(f"{inner}├─ Node {', '.join(r.name for r in nodes)}{flags(nodes)}")
+                for ri, r in enumerate(roles):
+                    last = ri == len(roles) - 1
+                    lines.append(f"{inner}{'└─' if last else '├─'} RoleApplication {r.inputs['role']}{flags([r])}")
+    lines.append("```")
+    rows = ["", "| stack | components (cluster, zones, node groups) | Node | RoleApplication | protected | "
+            "retainOnDelete |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, provider in (("lab", "lab"), ("ff2", "baremetal")):
+        g = lab if name == "lab" else graph(name, provider)
+        c = g.counts()
+        comps = f"{c.get(CLUSTER, 0)} + {c.get(ZONE, 0)} + {c.get(GROUP, 0)}"
+        prot = sum(r.protect for r in g.resources)
+        ret = sum(r.retain_on_delete for r in g.resources)
+        rows.append(f"| {name} ({provider}) | {comps} | {c.get(NODE, 0)} | {c.get(ROLE, 0)} | {prot} | {ret} |")
+    return "\n".join(lines + rows) + "\n"
+
+
 @dataclass(frozen=True)
 class Block:
     """One generated block: its marker name, the file that holds it (relative to the checkout) and its text."""
@@ -152,6 +201,7 @@ BLOCKS = (
     Block("codes", "docs/codes.md", codes_table),
     Block("policies", "docs/update-policies.md", policy_table),
     Block("impacts", "docs/plan.md", impact_table),
+    Block("pulumi-graph", "docs/pulumi.md", pulumi_graph),
 )
 
 # Any generated-block marker, current or not: a marker whose text differs from its block's is stale too.

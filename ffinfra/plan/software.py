@@ -77,13 +77,14 @@ def _threefs(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
     return {"threefs": (topo.spec.storage.threefs.build.commit, topo.threefs.hosts)}
 
 
-def _all(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+def software_hosts(topo: Topology) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """component → (build, the hosts it is installed on)."""
     return _hfreduce(topo) | _packages(topo) | _threefs(topo)
 
 
 def builds_of(topo: Topology) -> dict[str, str]:
     """component → build, what `up` records once every host runs it."""
-    return {name: build for name, (build, _) in sorted(_all(topo).items())}
+    return {name: build for name, (build, _) in sorted(software_hosts(topo).items())}
 
 
 def changed_software(applied: dict[str, str], topo: Topology) -> list[Software]:
@@ -91,6 +92,6 @@ def changed_software(applied: dict[str, str], topo: Topology) -> list[Software]:
     recorded by an ffinfra that kept no builds) is not a change of build: its hosts are new to it."""
     return [
         Software(name, applied[name], build, hosts)
-        for name, (build, hosts) in sorted(_all(topo).items())
+        for name, (build, hosts) in sorted(software_hosts(topo).items())
         if name in applied and applied[name] != build
     ]

@@ -132,9 +132,10 @@ class BaremetalProvider:
     # -- create -----------------------------------------------------------------------------------------------
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet, *, prune: bool = True
     ) -> dict[str, Endpoint]:
-        # the callers (`up`, `provision`) ran preflight() before taking the lock
+        # the callers (`up`, `provision`) ran preflight() before taking the lock. prune changes nothing here: a
+        # server no longer in the inventory is the operator's to power off (`ffinfra power STACK NODE off`).
         hosts = self._hosts([n.name for n in nodes])
         creds = self.credentials()
         # every node's files and address, not only those booted now: the others boot from them too
@@ -318,6 +319,24 @@ class BaremetalProvider:
             self.book.forget(name)
             done.append(name)
         return done
+
+    def remove(self, names: Sequence[str], on_progress: Progress = quiet) -> list[str]:
+        """Power these nodes off and forget their records; one whose BMC failed keeps its record (an error). A node
+        gone from the inventory took its BMC address with it: its record goes, and it is named as left on."""
+        in_inventory = {h.name for h in network_booted(self._topo()) if h.bmc_url}
+        for name in [n for n in names if n in self.book.nodes and n not in in_inventory]:
+            self.book.forget(name)
+            on_progress(name, "left on", "no longer in the inventory: power it off through its BMC by hand")
+        known = [n for n in names if n in self.book.nodes]
+        results = self.power(known, "off", on_progress) if known else {}
+        failed = {n: r for n, r in results.items() if isinstance(r, BmcError)}
+        for name in known:
+            if name not in failed:
+                self.book.forget(name)
+                on_progress(name, "off", "")
+        if failed:
+            raise OperationalError("; ".join(str(e) for e in failed.values()))
+        return [n for n in known if n not in failed]
 
     def status(self) -> dict[str, NodeStatus]:
         out = {}

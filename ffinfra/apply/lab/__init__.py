@@ -153,7 +153,7 @@ class LabProvider:
     # -- create -------------------------------------------------------------------------------------------------
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet, *, prune: bool = True
     ) -> dict[str, Endpoint]:
         require_root()
         require_tools()
@@ -170,7 +170,7 @@ class LabProvider:
 
         # Nodes no longer in the spec go first.
         wanted = {n.name for n in nodes}
-        for gone in sorted(set(rec["nodes"]) - wanted):
+        for gone in sorted(set(rec["nodes"]) - wanted if prune else ()):
             on_progress(gone, "removing", "no longer in the spec")
             self._teardown_node(gone, rec["nodes"][gone])
             del rec["nodes"][gone]
@@ -374,6 +374,21 @@ class LabProvider:
         if self.switch and _netns_ino(self.switch) is not None:
             _run(["ip", "-n", self.switch, "link", "del", rec.get("veth") or veth_name(name)], check=False)
         shutil.rmtree(self.dir / name, ignore_errors=True)
+
+    def remove(self, names: Sequence[str], on_progress: Progress = quiet) -> list[str]:
+        require_root()
+        rec = self._load()
+        nodes = {n: rec["nodes"][n] for n in names if n in rec["nodes"]}
+        for name, node in nodes.items():
+            on_progress(name, "powering off", node["ns"])
+        for name, last in self._power_off(nodes).items():
+            on_progress(name, "killed", f"still shutting down after {STOP_TIMEOUT:.0f} s; its console: {last}")
+        for name, node in nodes.items():
+            self._teardown_node(name, node)
+            rec["nodes"].pop(name)
+            self._save(rec)
+            on_progress(name, "gone", "")
+        return list(nodes)
 
     def destroy(self, on_progress: Progress = quiet) -> list[str]:
         require_root()

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ffinfra.cli import console
-from ffinfra.cli.options import JsonOpt, ProviderOpt, StackArg, SuppressOpt, compile_arg
+from ffinfra.cli.options import EngineOpt, JsonOpt, ProviderOpt, StackArg, SuppressOpt, check_engine, compile_arg
 
 DestructiveOpt = Annotated[
     bool,
@@ -86,6 +86,37 @@ def exec_cmd(
     raise typer.Exit(r.rc)
 
 
+def provider_given(provider: str) -> str | None:
+    """--provider as the Pulumi engine takes it: the default (lab) leaves the stack's Pulumi config to decide."""
+    return None if provider == "lab" and not _provider_on_command_line() else provider
+
+
+def _provider_on_command_line() -> bool:
+    return any(a in ("--provider", "-p") or a.startswith("--provider=") for a in sys.argv[1:])
+
+
+def pulumi_run(
+    what: str, stack: str | None, suppress, provider: str | None, allow_destructive: bool, all_at_once: bool = False
+) -> None:
+    """up, preview or destroy through the Pulumi engine; Pulumi's own output is passed through as it comes."""
+    from ffinfra.apply.pulumi import engine
+
+    c = compile_arg(stack, suppress)
+    console.print_findings(c.findings)
+    opts = engine.EngineOptions(
+        provider, allow_destructive, all_at_once, lambda line: console.out.print(line, markup=False)
+    )
+    result = getattr(engine, what)(c, opts)
+    if result.refused:
+        console.err.print(f"[bold red]✗[/] {result.refused}", markup=False)
+        console.err.print(f"  `ffinfra plan {c.topology.name}` shows every row; nothing was changed")
+        raise typer.Exit(1)
+    changes = ", ".join(f"{n} {op}" for op, n in result.changes.items()) or "nothing to do"
+    console.out.print(f"[green]✓[/] pulumi {what} of {c.topology.name}: {changes}; log in {result.run_dir}")
+    if what == "preview":
+        raise typer.Exit(2 if result.changed else 0)
+
+
 def up(
     stack: StackArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would be done; change nothing")] = False,
@@ -120,6 +151,7 @@ def up(
         float, typer.Option("--timeout", help="seconds the playbook may run before it is stopped")
     ] = 3600,
     suppress: SuppressOpt = None,
+    engine: EngineOpt = "ffinfra",
 ):
     """Bring a stack to life, or bring it to its spec.
 
@@ -144,8 +176,23 @@ def up(
     --check renders, then runs every role (or --tags) in Ansible's check mode against the running nodes and lists,
     per host and role, the files that would be installed or replaced. It creates no node and records nothing.
 
+    --engine pulumi applies the same stack as Pulumi resources (a component per zone and node group, a dynamic
+    resource per node and per role application) through Pulumi's Automation API: the plan against what Pulumi
+    applied is enforced first (a change that restarts daemons or reboots nodes only with --all-at-once: Pulumi
+    does not drain), then `pulumi up` runs. The Pulumi CLI must be installed (docs/pulumi.md).
+
     Logs go to stacks/<name>/runs/<UTC time>/, what was applied to stacks/<name>/state.json. Exit 0 green, 1 bad
     input or a refused plan, 3 when a phase failed (the report names host, task, error and log)."""
+    if check_engine(engine):
+        if check or tags or dry_run or force:
+            from ffinfra.errors import UserError
+
+            raise UserError(
+                "--engine pulumi takes none of --check, --tags, --dry-run, --force: preview with "
+                "`ffinfra plan --engine pulumi`"
+            )
+        pulumi_run("up", stack, suppress, provider_given(provider), allow_destructive, all_at_once)
+        return
     from ffinfra.apply.up import UpOptions
     from ffinfra.apply.up import up as run_up
     from ffinfra.apply.upgrade import upgrade as run_upgrade
@@ -331,10 +378,17 @@ def down(
     ] = False,
     provider: ProviderOpt = "lab",
     suppress: SuppressOpt = None,
+    engine: EngineOpt = "ffinfra",
 ):
     """Destroy a stack's nodes: every namespace, mount and process the lab made for it is gone afterwards, and
     the applied spec is forgotten (the next `up` is a new cluster). Secrets stay (so host keys stay known)
-    unless --purge; run logs always stay. Exit 3 when anything was left behind (it is named)."""
+    unless --purge; run logs always stay. Exit 3 when anything was left behind (it is named).
+
+    --engine pulumi runs `pulumi destroy` on the stack's Pulumi state (protection lifted first: `down` is asked
+    for by name); retained role applications leave the state, their nodes go with the Node resources."""
+    if check_engine(engine):
+        pulumi_run("destroy", stack, suppress, provider_given(provider), False)
+        return
     from ffinfra.apply.lifecycle import down as run_down
 
     c = compile_arg(stack, suppress)

@@ -10,9 +10,7 @@ from typing import Annotated
 import typer
 
 from ffinfra.cli import console
-from ffinfra.cli.options import (
-    StackArg,
-)
+from ffinfra.cli.options import EngineOpt, StackArg, check_engine
 from ffinfra.compile import compile_stack
 from ffinfra.stack import find_stack
 
@@ -59,19 +57,21 @@ def _run_plan(old_ref, new_ref, fmt: PlanFormat, details: bool, diff: bool, allo
 def plan(
     stack: StackArg = None,
     base: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--base",
             "-b",
             help="what to compare against: a git revision of the repository holding the stack (origin/main, "
-            "HEAD~1) or a path to the older spec",
+            "HEAD~1) or a path to the older spec [default: HEAD]",
+            show_default=False,
         ),
-    ] = "HEAD",
+    ] = None,
     fmt: FormatOpt = PlanFormat.table,
     details: DetailsOpt = False,
     diff: DiffOpt = False,
     allow_destructive: DestructiveOpt = False,
     output: OutOpt = None,
+    engine: EngineOpt = "ffinfra",
 ):
     """Show what a spec change does to the cluster: spec changes (YAML paths), topology changes (nodes added,
     removed, renamed or moved; switches; cables by switch and port), changed files and their hosts, and the
@@ -79,11 +79,23 @@ def plan(
     migration < destructive re-create < unsupported. The plan's impact is the highest row's.
 
     Exit codes (like terraform plan -detailed-exitcode): 0 no change, 2 changes, 1 error or refused
-    (destructive without --allow-destructive, or unsupported)."""
+    (destructive without --allow-destructive, or unsupported).
+
+    --engine pulumi: the plan against what Pulumi applied (the refusals above), then `pulumi preview --diff` of the
+    stack's resources: which nodes and role applications would be created, updated, replaced or deleted. Same
+    exit codes; needs the Pulumi CLI (docs/pulumi.md)."""
     from ffinfra.plan.base import base_stack
 
+    if check_engine(engine):
+        from ffinfra.cli.commands.lifecycle import pulumi_run
+        from ffinfra.errors import UserError
+
+        if base is not None:
+            raise UserError("--engine pulumi compares against what Pulumi applied: --base does not apply")
+        pulumi_run("preview", stack, None, None, allow_destructive)
+        return
     new_ref = find_stack(stack)
-    with base_stack(new_ref, base) as old_ref:
+    with base_stack(new_ref, base or "HEAD") as old_ref:
         _run_plan(old_ref, new_ref, fmt, details, diff, allow_destructive, output)
 
 

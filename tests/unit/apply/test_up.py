@@ -104,7 +104,7 @@ class FakeProvider:
         pass
 
     def create(
-        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet
+        self, nodes: Sequence[NodeSpec], secrets_dir: Path, on_progress: Progress = quiet, *, prune: bool = True
     ) -> dict[str, Endpoint]:
         self.cluster.created += 1
         for n in nodes:
@@ -112,6 +112,9 @@ class FakeProvider:
         return {n.name: Endpoint(n.name, n.address) for n in nodes}
 
     def destroy(self, on_progress: Progress = quiet) -> list[str]:
+        return []
+
+    def remove(self, names: Sequence[str], on_progress: Progress = quiet) -> list[str]:
         return []
 
     def status(self) -> dict[str, NodeStatus]:

@@ -1,0 +1,61 @@
+"""The Pulumi engine's dynamic providers against the session's running lab, called as Pulumi's provider process
+calls them (with a resource's inputs only): the Pulumi CLI that would drive them cannot be installed here, but
+everything they do is ffinfra's own code on real nodes. A node is read and kept; a role application reads the
+hashes the nodes hold, sees a hand edit as a diff on that host only, and its update repairs exactly that host.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lab_harness import run_ffinfra
+
+from ffinfra.apply.pulumi.graph import build_graph, changed_hosts
+from ffinfra.compile import compile_stack
+from ffinfra.stack import find_stack
+
+pytest.importorskip("pulumi")  # the test extra installs it; a machine without it skips with this reason
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def graph(lab_stack):
+    work, stack_dir, env = lab_stack
+    r = run_ffinfra(["up", "lab"], env, work)  # converge: the tests before may have left it down
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return build_graph(compile_stack(find_stack(str(stack_dir))), "lab", str(stack_dir)).by_name()
+
+
+def test_a_node_is_read_as_running_and_a_create_keeps_it(graph) -> None:
+    from ffinfra.apply.pulumi.resources import NodeProvider
+
+    inputs = dict(graph["cn01"].inputs)
+    read = NodeProvider().read("lab/cn01", inputs)
+    assert read.id == "lab/cn01" and read.outs["state"] == "running"
+    made = NodeProvider().create(inputs)  # the node exists and is healthy: kept, the others untouched
+    assert made.id == "lab/cn01" and made.outs["address"] == inputs["address"]
+
+
+def test_a_hand_edit_is_drift_on_that_host_only_and_the_update_repairs_it(graph, lab_stack) -> None:
+    from ffinfra.apply.pulumi.resources import RoleProvider
+
+    work, _, env = lab_stack
+    app = graph["z0/compute/slurm_node"]
+    desired = dict(app.inputs)
+    p = RoleProvider()
+    assert p.read("id", desired).inputs["hosts"] == desired["hosts"]  # in sync after up
+    path = sorted(desired["hosts"]["cn02"])[0]
+    r = run_ffinfra(["exec", "lab", "cn02", "--", "sh", "-c", f"echo '# hand edit' >> {path}"], env, work)
+    assert r.returncode == 0, r.stderr
+
+    seen = p.read("id", desired).inputs  # what `pulumi refresh` records
+    assert seen["hosts"]["cn02"][path] != desired["hosts"]["cn02"][path]
+    assert {h: f for h, f in seen["hosts"].items() if h != "cn02"} == {
+        h: f for h, f in desired["hosts"].items() if h != "cn02"
+    }
+    d = p.diff("id", seen, desired)
+    assert d.changes and not d.replaces
+    assert changed_hosts(seen, desired) == ["cn02"]
+
+    out = p.update("id", seen, desired)
+    assert out.outs["run"]  # the run folder of the role's ansible-playbook
+    assert p.read("id", desired).inputs["hosts"] == desired["hosts"]
