@@ -59,3 +59,34 @@ def test_a_hand_edit_is_drift_on_that_host_only_and_the_update_repairs_it(graph,
     out = p.update("id", seen, desired)
     assert out.outs["run"]  # the run folder of the role's ansible-playbook
     assert p.read("id", desired).inputs["hosts"] == desired["hosts"]
+
+
+def test_a_deleted_node_goes_alone_and_comes_back_anew_with_its_roles(graph, lab_stack) -> None:
+    from ffinfra.apply.pulumi.graph import ROLE, changed_hosts
+    from ffinfra.apply.pulumi.resources import NodeProvider, RoleProvider
+
+    work, _, env = lab_stack
+    nodes = NodeProvider()
+    cn04 = dict(graph["cn04"].inputs)
+    first = nodes.create(cn04).outs["incarnation"]
+    assert nodes.update("lab/cn04", {**cn04, "incarnation": first}, cn04).outs["incarnation"] == first  # kept
+
+    nodes.delete("lab/cn04", cn04)
+    assert nodes.read("lab/cn04", cn04).id is None
+    assert nodes.read("lab/cn03", dict(graph["cn03"].inputs)).outs["state"] == "running"  # the others stay
+    anew = nodes.create(cn04).outs["incarnation"]
+    assert anew != first
+
+    # What Pulumi does next: every role application on cn04 sees its incarnation change, in play order, and runs
+    # its role there only.
+    roles = RoleProvider()
+    apps = [r for r in graph.values() if r.type == ROLE and "cn04" in r.inputs["hosts"]]
+    assert [a.inputs["role"] for a in apps][:2] == ["common", "munge"]
+    for app in apps:
+        olds = {**app.inputs, "nodes": {**dict.fromkeys(app.inputs["hosts"], "x"), "cn04": first}}
+        news = {**app.inputs, "nodes": {**dict.fromkeys(app.inputs["hosts"], "x"), "cn04": anew}}
+        assert changed_hosts(olds, news) == ["cn04"]
+        roles.update("id", olds, news)
+        assert roles.read("id", news).inputs["hosts"]["cn04"] == app.inputs["hosts"]["cn04"]
+    r = run_ffinfra(["exec", "lab", "cn04", "--", "systemctl", "is-active", "slurmd", "munge"], env, work)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +186,8 @@ def _open(c: Compiled, opts: EngineOptions, cli: PulumiCli, run: RunDir) -> _Ses
         Path(url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
     graph = build_graph(c, provider, str(c.stack.dir.resolve()), allow_destructive=opts.allow_destructive)
     applied = applied_record(c, run.path.name).model_dump(mode="json")
-    env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
+    # Pulumi starts the dynamic providers in a Python of its own: this one, which has ffinfra and the SDK
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable}
     if "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
         env["PULUMI_CONFIG_PASSPHRASE"] = ""
     try:
@@ -193,7 +195,7 @@ def _open(c: Compiled, opts: EngineOptions, cli: PulumiCli, run: RunDir) -> _Ses
         ws = auto.LocalWorkspaceOptions(
             work_dir=str(c.stack.dir),
             project_settings=auto.ProjectSettings(
-                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url), description="ffinfra stacks"
+                name=PROJECT, runtime=_runtime(auto), backend=auto.ProjectBackend(url), description="ffinfra stacks"
             ),
             env_vars=env,
             pulumi_command=command,
@@ -206,6 +208,14 @@ def _open(c: Compiled, opts: EngineOptions, cli: PulumiCli, run: RunDir) -> _Ses
     except (auto.errors.InvalidVersionError, OSError) as exc:
         raise UserError(f"{exc}. {INSTALL_CLI}") from None
     return _Session(c, cfg, provider, stack, run, paths)
+
+
+def _runtime(auto: Any) -> Any:
+    """Python, in ffinfra's own virtual environment when it runs in one (where Pulumi's dynamic provider process
+    must find ffinfra)."""
+    if sys.prefix != sys.base_prefix:
+        return auto.ProjectRuntimeInfo("python", {"virtualenv": sys.prefix})
+    return "python"
 
 
 def _tail(exc: Exception, n: int = 1500) -> str:

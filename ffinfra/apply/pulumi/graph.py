@@ -68,7 +68,7 @@ STATEFUL = frozenset({"fdb", "threefs_mgmtd", "threefs_meta", "threefs_storage"}
 NODE_REPLACE = ("role", "provider")
 # What a diff never compares: where the stack lives on this machine is not a property of the cluster, and the
 # outputs the operations add (a node's state, the run folder of a role's last apply) are not inputs.
-UNCOMPARED = ("stack_dir", "state", "run")
+UNCOMPARED = ("stack_dir", "state", "run", "incarnation")
 
 # Which roles install each kind of software (plan/software.py's components)
 _SOFTWARE_ROLES = {
@@ -91,6 +91,9 @@ class ResourceSpec:
     protect: bool = False
     retain_on_delete: bool = False
     replace_keys: tuple[str, ...] = ()  # inputs whose change is a replace (destructive); the rest update
+    # a role application's hosts: program.py adds their Nodes' incarnations as the input `nodes`, so a node made
+    # anew is an update of the roles on it
+    node_refs: tuple[str, ...] = ()
 
     @property
     def component(self) -> bool:
@@ -218,6 +221,7 @@ def build_graph(
                     protect=protect and bool(identity),
                     retain_on_delete=role in STATEFUL,
                     replace_keys=("identity",) if identity else (),
+                    node_refs=tuple(files),
                 )
             )
             apps.append(name)
@@ -283,10 +287,15 @@ def _canonical(value: Any) -> str:
 
 
 def changed_hosts(olds: Mapping[str, Any], news: Mapping[str, Any]) -> list[str]:
-    """The hosts of a role application whose files or software differ: where an update runs the role.
-    New software (a build) concerns every host of the application."""
+    """The hosts of a role application whose files or software differ, or whose node was made anew (its
+    incarnation, in `nodes`): where an update runs the role. New software (a build) concerns every host."""
     old_hosts = olds.get("hosts") or {}
     new_hosts = news.get("hosts") or {}
     if _canonical(olds.get("software")) != _canonical(news.get("software")):
         return sorted(new_hosts)
-    return sorted(h for h, files in new_hosts.items() if _canonical(old_hosts.get(h)) != _canonical(files))
+    old_nodes, new_nodes = olds.get("nodes") or {}, news.get("nodes") or {}
+    return sorted(
+        h
+        for h, files in new_hosts.items()
+        if _canonical(old_hosts.get(h)) != _canonical(files) or old_nodes.get(h) != new_nodes.get(h)
+    )

@@ -16,6 +16,7 @@ resources in parallel and the lab's record is one file. The engine already holds
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shlex
@@ -62,9 +63,11 @@ def _nodes_lock(paths: StackPaths) -> Iterator[None]:
         os.close(fd)
 
 
-def provision_node(inputs: Mapping[str, Any]) -> dict[str, Any]:
+def provision_node(inputs: Mapping[str, Any], incarnation: str | None = None) -> dict[str, Any]:
     """Make one node exist (kept when it is healthy, made again when not); the stack's SSH files are rewritten
-    for every node that runs. Returns its outputs: the address it answers on."""
+    for every node that runs. Returns its outputs: the address it answers on, and its incarnation: `incarnation`
+    when the provider kept the node, a new one when it made it (anew). The role applications take the
+    incarnations of their nodes as inputs, so a node made anew is an update of every role on it."""
     c = _compiled(inputs)
     name = str(inputs["name"])
     spec = [n for n in nodes_from_topology(c.topology) if n.name == name]
@@ -73,13 +76,19 @@ def provision_node(inputs: Mapping[str, Any]) -> dict[str, Any]:
     provider, paths = _provider(c, inputs)
     provider.preflight()
     secrets = StackSecrets(paths.secrets)
+    steps: list[str] = []
     with _nodes_lock(paths):
         secrets.ensure([h.name for h in c.topology.hosts], c.topology.name)
-        made = provider.create(spec, secrets.dir, prune=False)
+        made = provider.create(spec, secrets.dir, lambda host, status, _: steps.append(status), prune=False)
         endpoints = provider.access()
         secrets.write_known_hosts(endpoints.values())
         secrets.write_ssh_config(endpoints.values())
-    return {"address": made[name].address if name in made else str(inputs["address"]), "state": "running"}
+    kept = steps == ["kept"] and incarnation
+    return {
+        "address": made[name].address if name in made else str(inputs["address"]),
+        "state": "running",
+        "incarnation": incarnation if kept else dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S.%fZ"),
+    }
 
 
 def remove_node(inputs: Mapping[str, Any]) -> None:

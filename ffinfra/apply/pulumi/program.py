@@ -4,7 +4,8 @@
                                  pulumi.runtime.set_mocks
 
 It exports what the engine reads back before the next run: the spec it applied (`applied`, the record state.json
-keeps for the default engine), so the plan refuses an unsupported or destructive change before Pulumi starts.
+keeps for the default engine, once every resource is done), so the plan refuses an unsupported or destructive
+change before Pulumi starts.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def register(graph: ResourceGraph) -> dict[str, pulumi.Resource]:
         if r.type == NODE:
             made[r.name] = Node(r.name, dict(r.inputs), opts)
         elif r.type == ROLE:
-            made[r.name] = RoleApplication(r.name, dict(r.inputs), opts)
+            nodes = {h: made[h].incarnation for h in r.node_refs}  # type: ignore[attr-defined]
+            made[r.name] = RoleApplication(r.name, {**r.inputs, "nodes": nodes}, opts)
         else:
             made[r.name] = Component(r, opts)
     return made
@@ -49,8 +51,11 @@ def register(graph: ResourceGraph) -> dict[str, pulumi.Resource]:
 
 def program(graph: ResourceGraph, applied: dict[str, Any]) -> Callable[[], None]:
     def run() -> None:
-        register(graph)
-        pulumi.export("applied", applied)
+        made = register(graph)
+        # `applied` resolves once every node and role application is created or updated: a run that fails part
+        # way does not record its spec as the one the cluster runs (the default engine's state.json rule)
+        ids = [r.id for r in made.values() if isinstance(r, pulumi.CustomResource)]
+        pulumi.export("applied", pulumi.Output.all(*ids).apply(lambda _: applied))
         pulumi.export("resources", graph.counts())
 
     return run

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pulumi import ResourceOptions
+from pulumi import Output, ResourceOptions
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 
 from ffinfra.apply.pulumi.graph import NODE_REPLACE, STATEFUL, changed_hosts, diff_inputs
@@ -33,11 +33,11 @@ class NodeProvider(ResourceProvider):
 
         return CreateResult(f"{props['stack']}/{props['name']}", {**props, **provision_node(props)})
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # a changed address or group: the provider makes the node again where it no longer matches
         from ffinfra.apply.pulumi.operations import provision_node
 
-        return UpdateResult({**news, **provision_node(news)})
+        return UpdateResult({**news, **provision_node(news, olds.get("incarnation"))})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         from ffinfra.apply.pulumi.operations import read_node
@@ -95,8 +95,10 @@ class RoleProvider(ResourceProvider):
 
 
 class Node(Resource, module="ffinfra", name="Node"):
+    incarnation: Output[str]  # new whenever the provider makes the node (anew): its roles must run again
+
     def __init__(self, name: str, props: dict[str, Any], opts: ResourceOptions | None = None):
-        super().__init__(NodeProvider(), name, props, opts)
+        super().__init__(NodeProvider(), name, {**props, "incarnation": None}, opts)
 
 
 class RoleApplication(Resource, module="ffinfra", name="RoleApplication"):

@@ -86,13 +86,11 @@ def exec_cmd(
     raise typer.Exit(r.rc)
 
 
-def provider_given(provider: str) -> str | None:
-    """--provider as the Pulumi engine takes it: the default (lab) leaves the stack's Pulumi config to decide."""
-    return None if provider == "lab" and not _provider_on_command_line() else provider
+def provider_given(ctx: typer.Context, provider: str) -> str | None:
+    """--provider as the Pulumi engine takes it: when not given, the stack's Pulumi config decides."""
+    from click.core import ParameterSource
 
-
-def _provider_on_command_line() -> bool:
-    return any(a in ("--provider", "-p") or a.startswith("--provider=") for a in sys.argv[1:])
+    return None if ctx.get_parameter_source("provider") is ParameterSource.DEFAULT else provider
 
 
 def pulumi_run(
@@ -118,6 +116,7 @@ def pulumi_run(
 
 
 def up(
+    ctx: typer.Context,
     stack: StackArg = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="show what would be done; change nothing")] = False,
     check: Annotated[
@@ -191,7 +190,7 @@ def up(
                 "--engine pulumi takes none of --check, --tags, --dry-run, --force: preview with "
                 "`ffinfra plan --engine pulumi`"
             )
-        pulumi_run("up", stack, suppress, provider_given(provider), allow_destructive, all_at_once)
+        pulumi_run("up", stack, suppress, provider_given(ctx, provider), allow_destructive, all_at_once)
         return
     from ffinfra.apply.up import UpOptions
     from ffinfra.apply.up import up as run_up
@@ -372,6 +371,7 @@ def _print_dry_run(c, provider: str, allow_destructive: bool) -> None:
 
 
 def down(
+    ctx: typer.Context,
     stack: StackArg = None,
     purge: Annotated[
         bool, typer.Option("--purge", help="also delete the stack's secrets (keys, munge key) and state.json")
@@ -387,7 +387,7 @@ def down(
     --engine pulumi runs `pulumi destroy` on the stack's Pulumi state (protection lifted first: `down` is asked
     for by name); retained role applications leave the state, their nodes go with the Node resources."""
     if check_engine(engine):
-        pulumi_run("destroy", stack, suppress, provider_given(provider), False)
+        pulumi_run("destroy", stack, suppress, provider_given(ctx, provider), False)
         return
     from ffinfra.apply.lifecycle import down as run_down
 

@@ -92,6 +92,11 @@ def plan(
 
         if base is not None:
             raise UserError("--engine pulumi compares against what Pulumi applied: --base does not apply")
+        if fmt is not PlanFormat.table or details or diff or output is not None:
+            raise UserError(
+                "--engine pulumi prints Pulumi's preview: --format, --details, --diff and --output are the "
+                "default engine's"
+            )
         pulumi_run("preview", stack, None, None, allow_destructive)
         return
     new_ref = find_stack(stack)

@@ -69,7 +69,7 @@ class Metal:
 
     def record(self) -> dict:
         path = self.dir / "state/baremetal/nodes.json"
-        return json.loads(path.read_text())["nodes"]["node1"] if path.exists() else {}
+        return json.loads(path.read_text())["nodes"].get("node1", {}) if path.exists() else {}
 
     def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
         cfg = self.dir / "secrets/ssh_config"
@@ -173,6 +173,23 @@ def test_a_wrong_boot_mac_fails_clearly_and_the_machine_is_discovered_not_booted
     assert "dhcp-host=" + metal.bench.mac not in (metal.dir / "state/baremetal/boot/dnsmasq.conf").read_text()
     metal.bench.power_off()
     metal.write(bmc_url=metal.bench.redfish_url)
+
+
+def test_removing_one_node_powers_it_off_and_forgets_it(metal: Metal) -> None:
+    """What the Pulumi engine's Node delete calls: the provider's remove(), for one node."""
+    from ffinfra.apply.providers import get_provider
+    from ffinfra.compile import compile_stack
+    from ffinfra.stack import find_stack
+
+    assert metal.run("power", "metal", "node1", "on").returncode == 0
+    metal.bench.wait_state("running", timeout=30)
+    assert metal.record()  # the earlier runs left its record
+    c = compile_stack(find_stack(str(metal.dir)))
+    provider = get_provider("baremetal", "metal", metal.dir / "state", c.topology)
+    seen: list[str] = []
+    assert provider.remove(["node1"], lambda host, status, _: seen.append(f"{host} {status}")) == ["node1"]
+    metal.bench.wait_state("shut off", timeout=60)
+    assert metal.record() == {} and "node1 off" in seen
 
 
 def test_the_bmc_password_is_nowhere_but_its_0600_file(metal: Metal) -> None:

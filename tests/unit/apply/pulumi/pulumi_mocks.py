@@ -35,17 +35,25 @@ class Registration:
 
 
 class _Mocks(Mocks):
+    def __init__(self, incarnations: dict[str, str] | None = None) -> None:
+        self.incarnations = incarnations or {}
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        return f"{args.name}-id", dict(args.inputs)  # the state a provider's create would return: its inputs
+        # the state a provider's create would return: its inputs, and a node's incarnation ("1" unless told)
+        state = dict(args.inputs)
+        if args.typ == NODE:
+            state["incarnation"] = self.incarnations.get(args.name, "1")
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         return {}
 
 
 class _Recorder(MockMonitor):
-    def __init__(self) -> None:
-        super().__init__(_Mocks())
+    def __init__(self, mocks: _Mocks) -> None:
+        super().__init__(mocks)
         self.seen: dict[str, Registration] = {}
+        self.outputs: dict[str, Any] = {}  # the stack's exports, resolved
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
@@ -64,18 +72,32 @@ class _Recorder(MockMonitor):
         return response
 
 
-def registered(c: Compiled, provider: str = "lab", allow_destructive: bool = False) -> dict[str, Registration]:
-    """URN → what the program registered for this compiled stack (the whole program: resources and outputs)."""
+def run_program(
+    c: Compiled, provider: str = "lab", allow_destructive: bool = False, incarnations: dict[str, str] | None = None,
+    applied: dict[str, Any] | None = None,
+) -> _Recorder:  # fmt: skip
+    """The program for this compiled stack under the mocks; the monitor holds what it registered and exported."""
     graph = build_graph(c, provider, str(c.stack.dir), allow_destructive=allow_destructive)
-    monitor = _Recorder()
-    set_mocks(_Mocks(), project="ffinfra", stack=c.topology.name, preview=False, monitor=monitor)
+    mocks = _Mocks(incarnations)
+    monitor = _Recorder(mocks)
+    set_mocks(mocks, project="ffinfra", stack=c.topology.name, preview=False, monitor=monitor)
 
-    @pulumi.runtime.test  # returns once every registration has reached the monitor
-    def run() -> None:
-        program(graph, {"spec": {}})()
+    @pulumi.runtime.test  # returns once every registration has reached the monitor, and the exports resolved
+    def run() -> Any:
+        program(graph, applied or {"spec": {}})()
+        exports = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
+        return pulumi.Output.from_input(exports).apply(monitor.outputs.update)
 
     run()
-    return monitor.seen
+    return monitor
+
+
+def registered(
+    c: Compiled, provider: str = "lab", allow_destructive: bool = False, incarnations: dict[str, str] | None = None
+) -> dict[str, Registration]:
+    """URN → what the program registered for this compiled stack (the whole program: resources and outputs).
+    `incarnations`: nodes the (mock) provider made anew, with their new incarnation."""
+    return run_program(c, provider, allow_destructive, incarnations).seen
 
 
 def provider_of(reg: Registration) -> Any:

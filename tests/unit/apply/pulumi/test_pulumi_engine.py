@@ -201,3 +201,13 @@ def test_a_rolling_change_needs_all_at_once(tmp_path, stack_text, write_stack):
     assert plan.batches is not None and plan.batches.batches
     assert "--all-at-once" in engine.refusal(plan, all_at_once=False)
     assert engine.refusal(plan, all_at_once=True) == ""
+
+
+def test_every_shipped_pulumi_config_loads(compiled_stack):
+    shipped = sorted((ROOT / "stacks").glob("*/Pulumi.*.yaml"))
+    assert shipped, "stacks/metal/Pulumi.metal.yaml is the example docs/pulumi.md points at"
+    for path in shipped:
+        name = path.parent.name
+        assert path.name == f"Pulumi.{name}.yaml"
+        cfg = engine.load_config(compiled_stack(name))
+        assert cfg.path == path and cfg.provider in ("lab", "baremetal")

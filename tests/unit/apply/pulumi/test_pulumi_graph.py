@@ -137,6 +137,9 @@ def test_an_update_runs_the_role_only_where_its_files_changed():
     assert changed_hosts(old, {"hosts": {**old["hosts"], "c": {"/f": "1"}}, "software": {}}) == ["c"]
     # a new build concerns every host of the application
     assert changed_hosts(old, {**old, "software": {"slurm": "23.02"}}) == ["a", "b"]
+    # a node made anew (a new incarnation) needs its roles again, its neighbours do not
+    made = {**old, "nodes": {"a": "1", "b": "1"}}
+    assert changed_hosts(made, {**made, "nodes": {"a": "1", "b": "2"}}) == ["b"]
 
 
 def test_the_graph_is_deterministic(compiled_stack):

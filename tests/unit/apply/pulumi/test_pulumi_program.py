@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from pulumi_mocks import changed, provider_of, registered, steps
+from pulumi_mocks import changed, provider_of, registered, run_program, steps
 
 from ffinfra.apply.pulumi.graph import CLUSTER, GROUP, NODE, ROLE, ZONE
 from ffinfra.apply.pulumi.resources import NodeProvider, RoleProvider
@@ -77,6 +77,17 @@ def test_each_dynamic_resource_carries_its_provider(lab_run):
     assert isinstance(provider_of(regs["z0/compute/common"]), RoleProvider)
 
 
+def test_the_program_exports_the_applied_spec_and_the_counts(compiled_stack):
+    from ffinfra.apply.applied import applied_record
+
+    c = compiled_stack("lab")
+    applied = applied_record(c, "20261201T000000Z").model_dump(mode="json")
+    outputs = run_program(c, applied=applied).outputs
+    assert outputs["applied"]["spec_sha256"] == c.topology.spec_sha256 == applied["spec_sha256"]
+    assert outputs["applied"]["spec"]["name"] == "lab"
+    assert outputs["resources"][NODE] == 8
+
+
 def test_the_same_spec_twice_changes_nothing(lab_run, compiled_stack):
     assert changed(steps(lab_run, registered(compiled_stack("lab")))) == {}
 
@@ -97,6 +108,20 @@ def test_a_changed_build_updates_only_its_role(lab_run, tmp_path, stack_text, wr
     new = edited(tmp_path, stack_text, write_stack, "lab", "simd: avx512}", "simd: avx2}")
     s = changed(steps(lab_run, registered(new)))
     assert s == {"z0/compute/hfreduce": "update"}
+
+
+def test_a_node_made_anew_is_an_update_of_the_roles_on_it_and_only_there(lab_run, compiled_stack):
+    from ffinfra.apply.pulumi.graph import changed_hosts
+
+    assert by_name(lab_run)["z0/compute/common"].inputs["nodes"] == dict.fromkeys(("cn01", "cn02", "cn03", "cn04"), "1")
+    again = registered(compiled_stack("lab"), incarnations={"cn02": "2"})
+    s = changed(steps(lab_run, again))
+    assert s == dict.fromkeys(
+        [f"z0/compute/{r}" for r in ("common", "munge", "threefs_common", "threefs_fuse", "slurm_node",
+                                     "bench_tools", "hfreduce")], "update"
+    )  # fmt: skip
+    old, new = by_name(lab_run)["z0/compute/slurm_node"].inputs, by_name(again)["z0/compute/slurm_node"].inputs
+    assert changed_hosts(old, new) == ["cn02"]
 
 
 def test_a_node_added_is_one_create(tmp_path, stack_text, write_stack, ff2_run, compiled_stack):
