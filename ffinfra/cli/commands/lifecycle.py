@@ -387,6 +387,10 @@ def down(
     --engine pulumi runs `pulumi destroy` on the stack's Pulumi state (protection lifted first: `down` is asked
     for by name); retained role applications leave the state, their nodes go with the Node resources."""
     if check_engine(engine):
+        if purge:
+            from ffinfra.errors import UserError
+
+            raise UserError("--purge is the default engine's: after `down --engine pulumi`, run `ffinfra down --purge`")
         pulumi_run("destroy", stack, suppress, provider_given(ctx, provider), False)
         return
     from ffinfra.apply.lifecycle import down as run_down
