@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import os
 import shlex
 from collections.abc import Iterator, Mapping
@@ -44,7 +45,16 @@ UNREACHABLE = "unreachable"  # read_role: a node that did not answer
 
 
 def _compiled(inputs: Mapping[str, Any]) -> Compiled:
-    return compile_stack(find_stack(str(inputs["stack_dir"])))
+    stack_dir = Path(str(inputs["stack_dir"]))
+    # Pulumi's provider process serves every resource of a run: compile once per version of the stack's files
+    # (ff2 takes a second to compile, and has 1,400 nodes)
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in stack_dir.glob("*") if p.is_file()))
+    return _compile_cached(str(stack_dir), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _compile_cached(stack_dir: str, _stamp: tuple[tuple[str, int, int], ...]) -> Compiled:
+    return compile_stack(find_stack(stack_dir))
 
 
 def _provider(c: Compiled, inputs: Mapping[str, Any]) -> tuple[Provider, StackPaths]:
@@ -119,7 +129,7 @@ def _remote(c: Compiled, inputs: Mapping[str, Any], hosts: list[str]):
 
 def apply_role(inputs: Mapping[str, Any], hosts: list[str]) -> Path:
     """Run one role on `hosts` (site.yml --tags ROLE --limit HOSTS) from the files `ffinfra up --engine pulumi`
-    rendered into build/<stack>/; returns the run's folder. A failed play raises, naming host, task and log."""
+    rendered into build/<stack>/; returns the run's folder. A failed play raises, naming its hosts and the log."""
     from ffinfra.apply.up import role_vars, write_connection
 
     c = _compiled(inputs)
