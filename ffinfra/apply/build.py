@@ -19,6 +19,12 @@ def project_root(stack: StackRef) -> Path:
     return d.parent.parent if d.parent.name == "stacks" else Path.cwd()
 
 
+def build_dirs(stack: StackRef, name: str, build_dir: Path | None = None) -> tuple[Path, Path]:
+    """Where a stack's files are rendered: build/<name>/ (or `build_dir`) and inventories/<name>/, beside stacks/."""
+    root = project_root(stack)
+    return (build_dir or root / "build" / name).resolve(), root / "inventories" / name
+
+
 def require_writable_stack(stack: StackRef) -> None:
     """State, runs and secrets live in the stack's folder: not inside an installed ffinfra's own copy."""
     if assets.BUNDLED in stack.dir.resolve().parents:

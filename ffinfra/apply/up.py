@@ -25,7 +25,7 @@ from typing import Any
 from ffinfra import assets
 from ffinfra.apply.ansible import PlaybookResult, run_playbook, would_change
 from ffinfra.apply.applied import PlanRefused, applied_record, plan_against_applied, reload_only
-from ffinfra.apply.build import project_root, require_writable_stack, write_build
+from ffinfra.apply.build import build_dirs, require_writable_stack, write_build
 from ffinfra.apply.converge import Decision, changed_roles, decide, input_parts
 from ffinfra.apply.events import Reporter
 from ffinfra.apply.health import Check, verify_stack
@@ -133,11 +133,6 @@ class _Run:
         self.reporter.line(self.run.redact(text))
 
 
-def build_dirs(c: Compiled, opts: UpOptions) -> tuple[Path, Path]:
-    root = project_root(c.stack)
-    return (opts.build_dir or root / "build" / c.topology.name).resolve(), (root / "inventories" / c.topology.name)
-
-
 def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
     require_writable_stack(c.stack)
     paths = StackPaths(c.stack.dir)
@@ -170,7 +165,7 @@ def up(c: Compiled, opts: UpOptions, reporter: Reporter) -> UpResult:
         secrets = StackSecrets(paths.secrets)
         made = secrets.ensure([h.name for h in c.topology.hosts], c.topology.name)
         run = RunDir.create(paths.runs, secrets.redactor())
-        build_dir, inv_dir = build_dirs(c, opts)
+        build_dir, inv_dir = build_dirs(c.stack, c.topology.name, opts.build_dir)
         r = _Run(
             c, opts, reporter, provider, paths, state, secrets, run, UpResult(False, run.path, plan), build_dir, inv_dir
         )

@@ -306,37 +306,35 @@ class BaremetalProvider:
         names it as left behind. The others' records go (a next `provision` boots them again)."""
         for name in self._server().stop():
             on_progress("boot-server", "stopped", name)
-        names = sorted(self.book.nodes)
-        known = [h.name for h in network_booted(self._topo()) if h.name in names and h.bmc_url]
-        results = self.power(known, "off", on_progress) if known else {}
-        done = []
-        for name in names:
-            r = results.get(name)
-            if isinstance(r, BmcError):
-                on_progress(name, "failed", str(r))
-                continue
-            on_progress(name, "off", "")
-            self.book.forget(name)
-            done.append(name)
+        done, _ = self._off(sorted(self.book.nodes), on_progress)
         return done
 
     def remove(self, names: Sequence[str], on_progress: Progress = quiet) -> list[str]:
-        """Power these nodes off and forget their records; one whose BMC failed keeps its record (an error). A node
-        gone from the inventory took its BMC address with it: its record goes, and it is named as left on."""
-        in_inventory = {h.name for h in network_booted(self._topo()) if h.bmc_url}
-        for name in [n for n in names if n in self.book.nodes and n not in in_inventory]:
-            self.book.forget(name)
-            on_progress(name, "left on", "no longer in the inventory: power it off through its BMC by hand")
-        known = [n for n in names if n in self.book.nodes]
-        results = self.power(known, "off", on_progress) if known else {}
-        failed = {n: r for n, r in results.items() if isinstance(r, BmcError)}
-        for name in known:
-            if name not in failed:
-                self.book.forget(name)
-                on_progress(name, "off", "")
+        """Power these nodes off and forget their records (the boot server stays for the others); a BMC that
+        failed is an error, and its node keeps its record."""
+        done, failed = self._off(names, on_progress)
         if failed:
             raise OperationalError("; ".join(str(e) for e in failed.values()))
-        return [n for n in known if n not in failed]
+        return done
+
+    def _off(self, names: Sequence[str], on_progress: Progress) -> tuple[list[str], dict[str, BmcError]]:
+        """Power the recorded ones of `names` off through their BMCs and forget them: (forgotten, failed). A
+        node gone from the inventory took its BMC address with it: its record goes, and it is named as left on."""
+        in_inventory = {h.name for h in network_booted(self._topo()) if h.bmc_url}
+        recorded = [n for n in names if n in self.book.nodes]
+        for name in [n for n in recorded if n not in in_inventory]:
+            self.book.forget(name)
+            on_progress(name, "left on", "no longer in the inventory: power it off through its BMC by hand")
+        known = [n for n in recorded if n in in_inventory]
+        results = self.power(known, "off", on_progress) if known else {}
+        failed = {n: r for n, r in results.items() if isinstance(r, BmcError)}
+        for name, error in failed.items():
+            on_progress(name, "failed", str(error))
+        done = [n for n in known if n not in failed]
+        for name in done:
+            self.book.forget(name)
+            on_progress(name, "off", "")
+        return done, failed
 
     def status(self) -> dict[str, NodeStatus]:
         out = {}

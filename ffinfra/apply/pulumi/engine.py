@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ffinfra.apply.build import project_root, require_writable_stack, write_build
+from ffinfra.apply.build import build_dirs, require_writable_stack, write_build
 from ffinfra.apply.providers import PROVIDERS
 from ffinfra.compile import Compiled
 from ffinfra.errors import OperationalError, UserError
@@ -298,10 +298,8 @@ def _render(s: _Session) -> None:
     from ffinfra.render.targets import render_all
 
     c = s.c
-    root = project_root(c.stack)
     StackSecrets(s.paths.secrets).ensure([h.name for h in c.topology.hosts], c.topology.name)
-    s.run.log("render", write_build(c.topology, render_all(c.topology), root / "build" / c.topology.name,
-                                    root / "inventories" / c.topology.name))  # fmt: skip
+    s.run.log("render", write_build(c.topology, render_all(c.topology), *build_dirs(c.stack, c.topology.name)))
 
 
 def up(c: Compiled, opts: EngineOptions) -> EngineResult:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ffinfra import assets
 from ffinfra.apply.ansible import run_playbook
-from ffinfra.apply.build import project_root
+from ffinfra.apply.build import build_dirs
 from ffinfra.apply.probe import sha256_command
 from ffinfra.apply.provider import Provider, nodes_from_topology
 from ffinfra.apply.providers import fabric_is_simulated, get_provider
@@ -139,8 +139,7 @@ def apply_role(inputs: Mapping[str, Any], hosts: list[str]) -> Path:
     provider = str(inputs["provider"])
     paths = StackPaths(c.stack.dir)
     secrets = StackSecrets(paths.secrets)
-    build_dir = (project_root(c.stack) / "build" / c.topology.name).resolve()
-    inv_dir = project_root(c.stack) / "inventories" / c.topology.name
+    build_dir, inv_dir = build_dirs(c.stack, c.topology.name)
     if not (build_dir / "manifest.json").is_file():
         raise OperationalError(
             f"{build_dir} holds no rendered stack: run `ffinfra up {c.topology.name} --engine pulumi`"
@@ -178,8 +177,9 @@ def stop_role(inputs: Mapping[str, Any], hosts: list[str]) -> None:
     c = _compiled(inputs)
     role = str(inputs["role"])
     units = role_units(c, role, fabric_is_simulated(str(inputs["provider"])))
-    provider, _ = _provider(c, inputs)
-    running = [h for h in hosts if h in provider.access()]
+    provider, paths = _provider(c, inputs)
+    access = provider.access()
+    running = [h for h in hosts if h in access]
     if not units or not running:
         return
     names = " ".join(shlex.quote(u) for u in units)
@@ -187,7 +187,7 @@ def stop_role(inputs: Mapping[str, Any], hosts: list[str]) -> None:
         f'for u in {names}; do if systemctl cat "$u" >/dev/null 2>&1; then systemctl disable --now "$u" || exit 1; '
         "fi; done"
     )
-    remote, _ = _remote(c, inputs, running)
+    remote = StackSecrets(paths.secrets).remote([access[h] for h in running])
     try:
         for h in running:
             r = remote.run(h, cmd, timeout=120)

@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ffinfra.cli import console
@@ -106,7 +107,7 @@ def pulumi_run(
     )
     result = getattr(engine, what)(c, opts)
     if result.refused:
-        console.err.print(f"[bold red]✗[/] {result.refused}", markup=False)
+        console.err.print(f"[bold red]✗[/] {escape(result.refused)}")
         console.err.print(f"  `ffinfra plan {c.topology.name}` shows every row; nothing was changed")
         raise typer.Exit(1)
     changes = ", ".join(f"{n} {op}" for op, n in result.changes.items()) or "nothing to do"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ffinfra.cli import console
 from ffinfra.cli.options import StackArg, SuppressOpt, compile_arg
@@ -44,7 +45,7 @@ def provision(
     result = run(c, nodes, _progress, reinstall)
     console.out.print(f"logs: {result.run}")
     if result.failure:
-        console.err.print(f"[bold red]✗[/] {result.failure}", markup=True)
+        console.err.print(f"[bold red]✗[/] {escape(str(result.failure))}", markup=True)
         raise typer.Exit(1)
     console.out.print(f"[green]✓[/] {len(result.up)} node(s) up: {', '.join(result.up)}")
 
